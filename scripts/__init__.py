@@ -1,0 +1,1 @@
+"""Validation and pull-request tooling for the ai-inference-service GitOps tree."""

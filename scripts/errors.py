@@ -1,0 +1,18 @@
+"""Errors that end a command with one clear line instead of a traceback."""
+
+from __future__ import annotations
+
+
+class UsageError(Exception):
+    """Bad flags or arguments: exit status 2."""
+
+
+class InputError(Exception):
+    """A file the user wrote cannot be read: names the file and line."""
+
+    def __init__(self, message: str, file: str | None = None, line: int | None = None):
+        self.file = file
+        self.line = line
+        where = f"{file}:{line}: " if file and line else f"{file}: " if file else ""
+        super().__init__(f"{where}{message}")
+        self.message = message

@@ -1,0 +1,131 @@
+"""Plain data passed between the stages: targets, rendered objects, findings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+STAGES = ("render", "lint", "schema", "security", "policy")
+SEVERITIES = ("error", "warning")
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where an object or a finding comes from in the repository."""
+
+    file: str  # repository-relative path
+    line: int | None = None
+
+
+@dataclass
+class Resource:
+    """One rendered Kubernetes object and where it was written."""
+
+    doc: dict[str, Any]
+    source: SourceRef | None = None
+
+    @property
+    def api_version(self) -> str:
+        return str(self.doc.get("apiVersion") or "")
+
+    @property
+    def kind(self) -> str:
+        return str(self.doc.get("kind") or "")
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        meta = self.doc.get("metadata")
+        return meta if isinstance(meta, dict) else {}
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name") or "")
+
+    @property
+    def namespace(self) -> str | None:
+        ns = self.metadata.get("namespace")
+        return str(ns) if ns else None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        labels = self.metadata.get("labels")
+        return labels if isinstance(labels, dict) else {}
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass
+class Target:
+    """A root: a kustomization nothing else pulls in, or a Flux build."""
+
+    path: str  # repository-relative, e.g. "overlays/prod" or "clusters/prod#name"
+    directory: str  # repository-relative directory kustomize builds
+    sources: tuple[str, ...] = ()  # repository-relative files the build reads
+    resource_files: tuple[str, ...] = ()  # of those, the ones holding objects
+
+
+@dataclass
+class Render:
+    """A target's render: its objects, or the error that stopped it."""
+
+    target: Target
+    objects: list[Resource] = field(default_factory=list)
+    error: str | None = None
+    error_source: SourceRef | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class Finding:
+    stage: str
+    target: str
+    rule: str
+    severity: str
+    message: str
+    kind: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+    file: str | None = None
+    line: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "target": self.target,
+            "rule": self.rule,
+            "severity": self.severity,
+            "message": self.message,
+            "kind": self.kind,
+            "name": self.name,
+            "namespace": self.namespace,
+            "file": self.file,
+            "line": self.line,
+        }
+
+
+def finding_for(resource: Resource, *, stage: str, target: str, rule: str, message: str,
+                severity: str = "error") -> Finding:
+    """A finding about one rendered object, pointing at where it was written."""
+    source = resource.source
+    return Finding(
+        stage=stage, target=target, rule=rule, severity=severity, message=message,
+        kind=resource.kind or None, name=resource.name or None, namespace=resource.namespace,
+        file=source.file if source else None, line=source.line if source else None,
+    )
+
+
+@dataclass
+class Report:
+    kubernetes_version: str
+    renders: list[Render]
+    findings: list[Finding]
+    timings: dict[str, float]
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)

@@ -1,0 +1,210 @@
+"""The schema stage: every rendered object against a strict schema.
+
+Like kubeconform -strict: unknown fields are errors, and so is a kind with
+no schema at all (unless it is in the committed skip list with a reason);
+kubeconform's -ignore-missing-schemas is exactly how Istio and Prometheus
+Operator objects usually go unchecked. Validators are compiled once per
+(apiVersion, kind) and Kubernetes version, and cached for the run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+
+from scripts.crdschemas import load_crd_dir, schema_path
+from scripts.errors import InputError, UsageError
+from scripts.model import Finding, Render, Resource, finding_for
+from scripts.yamlio import load_file
+
+DEFAULT_KUBERNETES_VERSION = "1.34"
+GENERATED_DIR = Path(__file__).resolve().parent.parent / "schemas" / "generated"
+_MISSING = object()
+
+
+def _k8s_schema_root() -> Path:
+    import kubernetes_validate
+
+    return Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+
+
+def available_versions() -> list[str]:
+    versions = set()
+    for entry in _k8s_schema_root().iterdir():
+        match = re.match(r"^v(\d+\.\d+)\.\d+-local-strict$", entry.name)
+        if match:
+            versions.add(match.group(1))
+    return sorted(versions, key=lambda v: tuple(int(p) for p in v.split(".")))
+
+
+def newest_version() -> str:
+    return available_versions()[-1]
+
+
+def check_version(version: str) -> str:
+    if not re.fullmatch(r"\d+\.\d+", version):
+        raise UsageError(f"--kubernetes-version {version}: expected MAJOR.MINOR, e.g. 1.34")
+    known = available_versions()
+    if version not in known:
+        raise UsageError(f"--kubernetes-version {version}: schemas ship {known[0]} to {known[-1]}")
+    return version
+
+
+def is_core_group(api_version: str) -> bool:
+    """Groups served by Kubernetes itself (schemas from kubernetes-validate)."""
+    group = api_version.rpartition("/")[0]
+    return group == "" or "." not in group or group.endswith(".k8s.io")
+
+
+@dataclass
+class SkipList:
+    entries: dict[tuple[str, str], str] = field(default_factory=dict)  # (apiVersion|*, kind) -> reason
+
+    def reason(self, api_version: str, kind: str) -> str | None:
+        return self.entries.get((api_version, kind)) or self.entries.get(("*", kind))
+
+    @classmethod
+    def load(cls, path: Path, display: str) -> SkipList:
+        if not path.is_file():
+            return cls()
+        data = load_file(path, display) or {}
+        skips = data.get("skip") if isinstance(data, dict) else None
+        if skips is None:
+            return cls()
+        if not isinstance(skips, list):
+            raise InputError("`skip` must be a list of {apiVersion, kind, reason}", display)
+        entries = {}
+        for item in skips:
+            if not isinstance(item, dict) or not item.get("kind") or not str(item.get("reason") or "").strip():
+                raise InputError("every skip needs a `kind` and a non-empty `reason`", display)
+            entries[(str(item.get("apiVersion") or "*"), str(item["kind"]))] = str(item["reason"])
+        return cls(entries)
+
+
+class SchemaStore:
+    """Finds and compiles schemas; one compiled validator per kind and version."""
+
+    def __init__(self, repo: Path, kubernetes_version: str, crd_dir: Path | None = None,
+                 generated_dir: Path = GENERATED_DIR):
+        self.repo = repo
+        self.version = kubernetes_version
+        self.generated_dir = generated_dir
+        self.user_crds = load_crd_dir(crd_dir if crd_dir is not None else repo / "schemas" / "crds", repo)
+        self._validators: dict[tuple[str, str, str], Any] = {}
+        self._registries: dict[str, Any] = {}
+
+    def _k8s_dir(self, version: str) -> Path:
+        return _k8s_schema_root() / f"v{version}.0-local-strict"
+
+    def _k8s_registry(self, version: str) -> Any:
+        registry = self._registries.get(version)
+        if registry is None:
+            defs = json.loads((self._k8s_dir(version) / "_definitions.json").read_text())
+            registry = jsonschema_rs.Registry([(defs["$id"], defs)])
+            self._registries[version] = registry
+        return registry
+
+    def _k8s_schema_file(self, version: str, api_version: str, kind: str) -> Path:
+        group, _, ver = api_version.rpartition("/")
+        short_group = group.split(".")[0]
+        name = f"{kind.lower()}-{short_group}-{ver}.json" if group else f"{kind.lower()}-{ver}.json"
+        return self._k8s_dir(version) / name
+
+    def has_core_schema(self, version: str, api_version: str, kind: str) -> bool:
+        return self._k8s_schema_file(version, api_version, kind).is_file()
+
+    def validator(self, api_version: str, kind: str, version: str | None = None) -> Any:
+        """A compiled validator, or None when no schema exists for the kind."""
+        version = version or self.version
+        key = (version, api_version, kind)
+        cached = self._validators.get(key, _MISSING)
+        if cached is not _MISSING:
+            return cached
+        compiled = None
+        if is_core_group(api_version):
+            path = self._k8s_schema_file(version, api_version, kind)
+            if path.is_file():
+                schema = json.loads(path.read_text())
+                compiled = jsonschema_rs.validator_for(schema, registry=self._k8s_registry(version))
+        else:
+            schema = self.user_crds.get((api_version, kind))
+            if schema is None:
+                path = schema_path(self.generated_dir, api_version, kind)
+                schema = json.loads(path.read_text()) if path.is_file() else None
+            if schema is not None:
+                compiled = jsonschema_rs.validator_for(schema)
+        self._validators[key] = compiled
+        return compiled
+
+
+def _path(parts: list) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(root)"
+
+
+def _leaf_errors(error: Any) -> list[Any]:
+    """For anyOf/oneOf, the errors of the alternative that came closest,
+    so the message names the wrong field instead of the whole object."""
+    context = getattr(error.kind, "context", None)
+    if not context:
+        return [error]
+    best = min(context, key=lambda branch: (len(branch) == 1 and "null" in branch[0].message, len(branch)))
+    leaves = [leaf for branch_error in best for leaf in _leaf_errors(branch_error)]
+    return leaves or [error]
+
+
+def _short(message: str, limit: int = 300) -> str:
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def validate_object(store: SchemaStore, skips: SkipList, target: str, obj: Resource,
+                    newest: str | None) -> list[Finding]:
+    if not obj.api_version or not obj.kind:
+        return [finding_for(obj, stage="schema", target=target, rule="schema-invalid",
+                            message="object has no apiVersion or kind")]
+    if not obj.name:
+        return [finding_for(obj, stage="schema", target=target, rule="schema-invalid",
+                            message="object has no metadata.name")]
+    validator = store.validator(obj.api_version, obj.kind)
+    if validator is None:
+        reason = skips.reason(obj.api_version, obj.kind)
+        if reason:
+            return []
+        where = ("is not served by Kubernetes " + store.version) if is_core_group(obj.api_version) else \
+            "has no schema (add its CRD to schemas/crds/ or a reasoned entry to schemas/skip.yaml)"
+        return [finding_for(obj, stage="schema", target=target, rule="schema-missing",
+                            message=f"{obj.api_version} {obj.kind} {where}")]
+    findings = []
+    errors = [leaf for error in validator.iter_errors(obj.doc) for leaf in _leaf_errors(error)]
+    seen = set()
+    for error in sorted(errors, key=lambda e: list(map(str, e.instance_path)))[:20]:
+        message = f"{_path(list(error.instance_path))}: {_short(error.message)}"
+        if message not in seen:
+            seen.add(message)
+            findings.append(finding_for(obj, stage="schema", target=target, rule="schema-invalid",
+                                        message=message))
+    if newest and newest != store.version and is_core_group(obj.api_version) \
+            and not store.has_core_schema(newest, obj.api_version, obj.kind):
+        findings.append(finding_for(
+            obj, stage="schema", target=target, rule="schema-removed-in-newest", severity="warning",
+            message=f"{obj.api_version} {obj.kind} is not served by Kubernetes {newest}; migrate before upgrading"))
+    return findings
+
+
+def run(repo: Path, renders: list[Render], kubernetes_version: str,
+        store: SchemaStore | None = None) -> list[Finding]:
+    store = store or SchemaStore(repo, kubernetes_version)
+    skips = SkipList.load(repo / "schemas" / "skip.yaml", "schemas/skip.yaml")
+    newest = newest_version()
+    findings: list[Finding] = []
+    for render in renders:
+        for obj in render.objects:
+            findings.extend(validate_object(store, skips, render.target.path, obj, newest))
+    return findings

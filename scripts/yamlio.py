@@ -1,0 +1,67 @@
+"""YAML loading with line numbers in errors, fast where it matters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scripts.errors import InputError
+
+try:  # libyaml's loader is several times faster on large renders
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - libyaml is in the pinned PyYAML wheels
+    _Loader = yaml.SafeLoader
+
+
+def _error_line(exc: yaml.YAMLError) -> int | None:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    return mark.line + 1 if mark is not None else None
+
+
+def _describe(exc: yaml.YAMLError) -> str:
+    problem = getattr(exc, "problem", None)
+    context = getattr(exc, "context", None)
+    text = " ".join(p for p in (context, problem) if p) or str(exc).splitlines()[0]
+    return f"invalid YAML: {text}"
+
+
+def load_all_text(text: str, file: str) -> list[Any]:
+    try:
+        return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
+    except yaml.YAMLError as exc:
+        raise InputError(_describe(exc), file, _error_line(exc)) from None
+
+
+def load_file(path: Path, display: str) -> Any:
+    """One YAML document from a file; InputError naming the file on failure."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", display) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read: {exc}", display) from None
+    docs = load_all_text(text, display)
+    if len(docs) > 1:
+        raise InputError("expected one YAML document, found several", display)
+    return docs[0] if docs else None
+
+
+def document_lines(text: str) -> list[int]:
+    """1-based line where each non-empty document of a multi-document file starts."""
+    lines = []
+    start = 1
+    has_content = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.startswith("---"):
+            if has_content:
+                lines.append(start)
+            start, has_content = number + 1, False
+            continue
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#") and not has_content:
+            start, has_content = number, True
+    if has_content:
+        lines.append(start)
+    return lines
