@@ -72,6 +72,7 @@ class Render:
 
     target: Target
     objects: list[Resource] = field(default_factory=list)
+    text: str | None = None  # kustomize's output, as it came
     error: str | None = None
     error_source: SourceRef | None = None
 

@@ -130,7 +130,7 @@ def render_target(repo: Path, target: Target, index: SourceIndex, kubectl: str) 
         meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
         source = index.locate(target, str(doc.get("kind")), str(meta.get("name")))
         objects.append(Resource(doc=doc, source=source))
-    return Render(target=target, objects=objects)
+    return Render(target=target, objects=objects, text=proc.stdout)
 
 
 def render_all(repo: Path, targets: list[Target], jobs: int | None = None) -> list[Render]:

@@ -1,0 +1,179 @@
+"""What the policy tests in tests/policy share: the platform config, pod
+walking helpers, Kubernetes quantity parsing, and the violation type that
+carries each offending object back into `validate`'s report.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from scripts.errors import InputError
+from scripts.model import Render, Resource
+from scripts.yamlio import load_file
+
+CONFIG_FILE = "config/policy.yaml"
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One object breaking one rule: what is wrong and how to fix it."""
+
+    obj: Resource
+    problem: str
+    fix: str
+    detail: str = ""  # e.g. "container server"
+
+    def line(self) -> str:
+        where = f" {self.detail}" if self.detail else ""
+        return f"{self.obj.ref}{where}: {self.problem}; fix: {self.fix}"
+
+
+class PolicyFailure(AssertionError):
+    def __init__(self, violations: list[Violation]):
+        self.violations = violations
+        super().__init__("\n".join(v.line() for v in violations))
+
+
+def assert_no_violations(violations: list[Violation]) -> None:
+    """Fail with every offending object named, one per line."""
+    if violations:
+        raise PolicyFailure(violations)
+
+
+@dataclass
+class PolicyConfig:
+    registries: list[str]
+    environments: dict[str, dict[str, Any]]
+    ha_min_replicas: int = 3
+    gpu_resource: str = "nvidia.com/gpu"
+    gpu_taint_key: str = "nvidia.com/gpu"
+    gpu_node_label: str = "nvidia.com/gpu.present"
+    deprecated_apis: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def env(self, render: Render) -> dict[str, Any]:
+        name = environment_of(render)
+        return self.environments.get(name, {}) if name else {}
+
+    @classmethod
+    def load(cls, repo: Path) -> PolicyConfig:
+        data = load_file(repo / CONFIG_FILE, CONFIG_FILE) if (repo / CONFIG_FILE).is_file() else {}
+        if not isinstance(data, dict):
+            raise InputError("expected a mapping", CONFIG_FILE)
+        gpu = data.get("gpu") or {}
+        return cls(
+            registries=list(data.get("registries") or []),
+            environments=dict(data.get("environments") or {}),
+            ha_min_replicas=int(data.get("ha_min_replicas", 3)),
+            gpu_resource=gpu.get("resource", "nvidia.com/gpu"),
+            gpu_taint_key=gpu.get("taint_key", "nvidia.com/gpu"),
+            gpu_node_label=gpu.get("node_label", "nvidia.com/gpu.present"),
+            deprecated_apis=dict(data.get("deprecated_apis") or {}),
+        )
+
+
+def environment_of(render: Render) -> str | None:
+    """The environment a target deploys: the name of its overlay directory
+    (`.../overlays/<env>`); Flux builds carry the overlay they build."""
+    directory = Path(render.target.directory)
+    if directory.parent.name == "overlays":
+        return directory.name
+    return None
+
+
+def pod_spec(obj: Resource) -> dict[str, Any] | None:
+    spec = obj.doc.get("spec")
+    if not isinstance(spec, dict):
+        return None
+    if obj.kind == "Pod":
+        return spec
+    if obj.kind == "CronJob":
+        spec = ((spec.get("jobTemplate") or {}).get("spec") or {})
+    template = spec.get("template")
+    if obj.kind in WORKLOAD_KINDS and isinstance(template, dict):
+        inner = template.get("spec")
+        return inner if isinstance(inner, dict) else None
+    return None
+
+
+def pod_template_labels(obj: Resource) -> dict[str, str]:
+    if obj.kind == "Pod":
+        return obj.labels
+    spec = obj.doc.get("spec") or {}
+    if obj.kind == "CronJob":
+        spec = ((spec.get("jobTemplate") or {}).get("spec") or {})
+    return (((spec.get("template") or {}).get("metadata") or {}).get("labels")) or {}
+
+
+def workloads(render: Render) -> Iterator[tuple[Resource, dict[str, Any]]]:
+    for obj in render.objects:
+        spec = pod_spec(obj)
+        if spec is not None:
+            yield obj, spec
+
+
+def containers(spec: dict[str, Any], init: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(label, container) for every container, init and ephemeral included."""
+    keys = ("initContainers", "containers", "ephemeralContainers") if init else ("containers",)
+    for key in keys:
+        for container in spec.get(key) or []:
+            if isinstance(container, dict):
+                prefix = "init container" if key == "initContainers" else "container"
+                yield f"{prefix} {container.get('name')}", container
+
+
+def selector_matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """A LabelSelector (matchLabels and matchExpressions) against labels."""
+    if not isinstance(selector, dict):
+        return False
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def plain_selector_matches(selector: dict[str, str] | None, labels: dict[str, str]) -> bool:
+    """A map selector (Service, Istio) against labels; empty selects nothing here."""
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eE][+-]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
+_SUFFIX = {None: 1, "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": 10**3, "M": 10**6,
+           "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30,
+           "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+
+
+def parse_quantity(value: Any) -> Decimal | None:
+    """A Kubernetes resource quantity as a number, or None if it does not parse."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return Decimal(str(value))
+    if not isinstance(value, str):
+        return None
+    match = _QUANTITY.match(value.strip())
+    if not match or match.group(1) in (".", "+", "-"):
+        return None
+    try:
+        number = Decimal(match.group(1))
+    except InvalidOperation:
+        return None
+    suffix = match.group(2)
+    if suffix and suffix[0] in "eE":
+        return number * (Decimal(10) ** int(suffix[1:]))
+    return number * Decimal(_SUFFIX[suffix])

@@ -1,0 +1,159 @@
+"""Output formats for a validation report: JSON (the contract), JUnit XML,
+SARIF 2.1.0 (GitHub code scanning), and the human table."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from scripts.model import STAGES, Finding, Report
+
+TOOL_NAME = "ai-inference-validate"
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "kubernetes_version": report.kubernetes_version,
+        "targets": [{"path": r.target.path, "objects": len(r.objects), "rendered": r.ok} for r in report.renders],
+        "findings": [f.as_dict() for f in report.findings],
+        "timings": {stage: round(report.timings.get(stage, 0.0), 4) for stage in (*STAGES, "total")},
+    }
+
+
+def _location(finding: Finding) -> str:
+    if not finding.file:
+        return ""
+    return f"{finding.file}:{finding.line}" if finding.line else finding.file
+
+
+def to_junit(report: Report) -> str:
+    suites = ET.Element("testsuites", name=TOOL_NAME)
+    by_target: dict[str, list[Finding]] = {}
+    for finding in report.findings:
+        by_target.setdefault(finding.target, []).append(finding)
+    targets = [r.target.path for r in report.renders] + sorted(set(by_target) - {r.target.path for r in report.renders})
+    for target in targets:
+        findings = by_target.get(target, [])
+        errors = [f for f in findings if f.severity == "error"]
+        suite = ET.SubElement(suites, "testsuite", name=target, tests="0", failures=str(len(errors)), errors="0")
+        count = 0
+        for stage in STAGES:
+            stage_findings = [f for f in findings if f.stage == stage]
+            stage_errors = [f for f in stage_findings if f.severity == "error"]
+            if not stage_errors:
+                case = ET.SubElement(suite, "testcase", classname=target, name=stage)
+                count += 1
+                warnings = [f for f in stage_findings if f.severity == "warning"]
+                if warnings:
+                    ET.SubElement(case, "system-out").text = "\n".join(_line(f) for f in warnings)
+            for finding in stage_errors:
+                subject = f" {finding.kind}/{finding.name}" if finding.kind else ""
+                case = ET.SubElement(suite, "testcase", classname=target, name=f"{stage}/{finding.rule}{subject}")
+                count += 1
+                failure = ET.SubElement(case, "failure", message=finding.message, type=finding.rule)
+                failure.text = _line(finding)
+        suite.set("tests", str(count))
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def to_sarif(report: Report, repo: Path) -> dict[str, Any]:
+    rules: dict[str, dict[str, Any]] = {}
+    results = []
+    kustomization_of = {r.target.path: next((s for s in r.target.sources if s.startswith(r.target.directory + "/")
+                                             and Path(s).name.startswith(("kustomization", "Kustomization"))), None)
+                        for r in report.renders}
+    for finding in report.findings:
+        rule_id = f"{finding.stage}/{finding.rule}"
+        rules.setdefault(rule_id, {"id": rule_id, "shortDescription": {"text": f"{finding.stage}: {finding.rule}"}})
+        file = finding.file or kustomization_of.get(finding.target) or "kustomization.yaml"
+        region = {"startLine": finding.line} if finding.line else {"startLine": 1}
+        subject = f"{finding.kind}/{finding.name}: " if finding.kind else ""
+        results.append({
+            "ruleId": rule_id,
+            "level": "error" if finding.severity == "error" else "warning",
+            "message": {"text": f"[{finding.target}] {subject}{finding.message}"},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": file, "uriBaseId": "%SRCROOT%"},
+                                                "region": region}}],
+        })
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": TOOL_NAME, "informationUri": "https://github.com/example-org/ai-inference-gitops",
+                                "rules": sorted(rules.values(), key=lambda r: r["id"])}},
+            "originalUriBaseIds": {"%SRCROOT%": {"uri": repo.resolve().as_uri() + "/"}},
+            "results": results,
+        }],
+    }
+
+
+def _line(finding: Finding) -> str:
+    subject = f"{finding.kind}/{finding.name}" if finding.kind else "-"
+    where = f"  ({_location(finding)})" if finding.file else ""
+    return f"{finding.target}  {finding.stage}/{finding.rule}  {subject}  {finding.message}{where}"
+
+
+def human(report: Report, stages: list[str], stream: Any = None) -> None:
+    """The table of counts per target and stage, then one line per finding."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)
+    counts = Counter((f.target, f.stage, f.severity) for f in report.findings)
+    table = Table(title=None, box=None, pad_edge=False, show_edge=False)
+    table.add_column("target")
+    table.add_column("objects", justify="right")
+    for stage in STAGES:
+        table.add_column(stage, justify="right")
+    targets = [r.target.path for r in report.renders]
+    extra = sorted({f.target for f in report.findings} - set(targets))
+    objects = {r.target.path: (len(r.objects) if r.ok else "-") for r in report.renders}
+    for target in targets + extra:
+        cells = []
+        for stage in STAGES:
+            if stage not in stages:
+                cells.append("[dim]skip[/dim]")
+                continue
+            errors, warnings = counts[(target, stage, "error")], counts[(target, stage, "warning")]
+            if errors:
+                cells.append(f"[red]{errors} error{'s' if errors > 1 else ''}[/red]")
+            elif warnings:
+                cells.append(f"[yellow]{warnings} warn[/yellow]")
+            else:
+                cells.append("[green]ok[/green]")
+        table.add_row(target, str(objects.get(target, "")), *cells)
+    console.print(table)
+    if report.findings:
+        console.print()
+    for finding in report.findings:
+        colour = "red" if finding.severity == "error" else "yellow"
+        console.print(f"[{colour}]{_escape(_line(finding))}[/{colour}]")
+    errors = sum(1 for f in report.findings if f.severity == "error")
+    warnings = len(report.findings) - errors
+    verdict = "[green]OK[/green]" if report.ok else "[red]FAILED[/red]"
+    console.print(f"\n{verdict}: {len(report.renders)} targets, "
+                  f"{sum(len(r.objects) for r in report.renders)} objects, {errors} errors, {warnings} warnings "
+                  f"in {report.timings.get('total', 0):.1f}s")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def write(path: str, content: str) -> None:
+    target = Path(path)
+    if target.parent and not target.parent.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(content, encoding="utf-8")
+
+
+def write_json(path: str, report: Report) -> None:
+    write(path, json.dumps(to_json(report), indent=2) + "\n")

@@ -1,0 +1,128 @@
+"""`validate`: discover roots, render each once, run the stages on the renders."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scripts import lint, policy, schema, security
+from scripts.discover import discover, select
+from scripts.errors import UsageError
+from scripts.model import STAGES, Finding, Render, Report, SourceRef, Target
+from scripts.policy_support import PolicyConfig
+from scripts.render import render_all
+
+
+@dataclass
+class Options:
+    repo: Path = Path(".")
+    targets: list[str] = field(default_factory=list)
+    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    kubernetes_version: str = schema.DEFAULT_KUBERNETES_VERSION
+    jobs: int | None = None
+    shard: tuple[int, int] | None = None  # (index from 1, count)
+    only: list[str] | None = None  # target paths chosen by --changed
+    progress: bool = False
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard {value}: expected I/N, e.g. 2/4") from None
+    if count < 1 or not 1 <= index <= count:
+        raise UsageError(f"--shard {value}: I must be between 1 and N")
+    return index, count
+
+
+def shard(targets: list[Target], index: int, count: int) -> list[Target]:
+    """Deterministic split: the sorted roots dealt round-robin, so every root
+    lands in exactly one shard and shard sizes differ by at most one."""
+    ordered = sorted(targets, key=lambda t: t.path)
+    return [t for position, t in enumerate(ordered) if position % count == index - 1]
+
+
+class Progress:
+    """One line on stderr while long stages run, only on a terminal."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled and sys.stderr.isatty()
+
+    def __call__(self, text: str) -> None:
+        if self.enabled:
+            sys.stderr.write(f"\r\033[K{text}")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def render_findings(renders: list[Render]) -> list[Finding]:
+    findings = []
+    for render in renders:
+        if render.ok:
+            continue
+        source = render.error_source or SourceRef(render.target.directory)
+        findings.append(Finding(stage="render", target=render.target.path, rule="render-failed", severity="error",
+                                message=render.error or "render failed", file=source.file, line=source.line))
+    return findings
+
+
+def run(options: Options) -> Report:
+    started = time.perf_counter()
+    progress = Progress(options.progress)
+    timings = dict.fromkeys(STAGES, 0.0)
+    repo = options.repo.resolve()
+    version = schema.check_version(options.kubernetes_version)
+    unknown = [s for s in options.stages if s not in STAGES]
+    if unknown:
+        raise UsageError(f"--stage {unknown[0]}: choose from {', '.join(STAGES)}")
+
+    progress("discovering roots")
+    t0 = time.perf_counter()
+    found = discover(repo)
+    targets = select(found.targets, repo, options.targets)
+    if options.only is not None:
+        targets = [t for t in targets if t.path in set(options.only)]
+    if options.shard:
+        targets = shard(targets, *options.shard)
+    chosen = {t.path for t in targets}
+    findings = [f for f in found.findings if f.target in chosen or not options.targets]
+
+    progress(f"rendering {len(targets)} targets")
+    renders = render_all(repo, targets, options.jobs)
+    findings += render_findings(renders)
+    timings["render"] = time.perf_counter() - t0
+
+    if "lint" in options.stages:
+        progress("lint: yamllint and workflow checks")
+        t0 = time.perf_counter()
+        files = None
+        if options.targets or options.only is not None or options.shard:
+            files = sorted({f for t in targets for f in t.sources if f.endswith((".yaml", ".yml"))})
+        whole_repo = files is None or (options.shard is not None and options.shard[0] == 1)
+        findings += lint.run(repo, targets, files=files, workflows=whole_repo)
+        timings["lint"] = time.perf_counter() - t0
+    if "schema" in options.stages:
+        progress("schema: validating objects")
+        t0 = time.perf_counter()
+        findings += schema.run(repo, renders, version)
+        timings["schema"] = time.perf_counter() - t0
+    if "security" in options.stages:
+        progress("security: checkov over all renders")
+        t0 = time.perf_counter()
+        findings += security.run(repo, renders)
+        timings["security"] = time.perf_counter() - t0
+    if "policy" in options.stages:
+        progress("policy: tests/policy")
+        t0 = time.perf_counter()
+        context = policy.PolicyContext(repo, renders, version, PolicyConfig.load(repo))
+        findings += policy.run(context)
+        timings["policy"] = time.perf_counter() - t0
+    progress.done()
+    timings["total"] = time.perf_counter() - started
+    return Report(kubernetes_version=version, renders=renders, findings=findings, timings=timings)

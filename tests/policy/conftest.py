@@ -1,0 +1,63 @@
+"""Parametrise every policy test over every render (target).
+
+Inside `validate`, the renders come from its render stage through the
+RenderProvider plugin. Run on its own, the suite renders the repository
+once per session with the same code, narrowed by --target.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scripts.discover import discover, select
+from scripts.policy import PROVIDER_KEY, PolicyContext
+from scripts.policy_support import PolicyConfig
+from scripts.render import render_all
+from scripts.schema import DEFAULT_KUBERNETES_VERSION
+
+_CONTEXT = pytest.StashKey[PolicyContext]()
+
+
+def _context(config: pytest.Config) -> PolicyContext:
+    if _CONTEXT in config.stash:
+        return config.stash[_CONTEXT]
+    provider = config.stash.get(PROVIDER_KEY, None)
+    if provider is not None:
+        context = provider.context
+    else:
+        repo = Path(config.rootpath)
+        found = discover(repo)
+        targets = select(found.targets, found.repo, config.getoption("--target"))
+        version = config.getoption("--kubernetes-version") or DEFAULT_KUBERNETES_VERSION
+        renders = render_all(found.repo, targets)
+        context = PolicyContext(found.repo, renders, version, PolicyConfig.load(found.repo))
+    config.stash[_CONTEXT] = context
+    return context
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "render" in metafunc.fixturenames:
+        renders = _context(metafunc.config).renders
+        failed = [f"{r.target.path}: {r.error}" for r in renders if not r.ok]
+        if failed:
+            raise pytest.UsageError("cannot render " + "; ".join(failed))
+        metafunc.parametrize("render", renders, ids=[r.target.path for r in renders])
+
+
+@pytest.fixture(scope="session")
+def policy(request: pytest.FixtureRequest) -> PolicyContext:
+    return _context(request.config)
+
+
+@pytest.fixture(scope="session")
+def config(policy: PolicyContext) -> PolicyConfig:
+    return policy.config
+
+
+@pytest.fixture(scope="session")
+def schema_store(policy: PolicyContext):
+    from scripts.schema import SchemaStore
+
+    return SchemaStore(policy.repo, policy.kubernetes_version)

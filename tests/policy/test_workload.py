@@ -1,0 +1,291 @@
+"""Workload hardening, images, resources and health probes."""
+
+from __future__ import annotations
+
+import re
+
+from scripts.model import Render
+from scripts.policy_support import (
+    PolicyConfig, Violation, assert_no_violations, containers, parse_quantity, workloads,
+)
+
+# A pod may keep the API token only if it says why, with this annotation.
+TOKEN_ANNOTATION = "ai-platform.io/needs-api-token"
+
+
+def _effective(container: dict, pod: dict, key: str):
+    """A securityContext field as the kubelet resolves it: container over pod."""
+    value = (container.get("securityContext") or {}).get(key)
+    return value if value is not None else (pod.get("securityContext") or {}).get(key)
+
+
+def check_no_privileged(render: Render) -> list[Violation]:
+    return [Violation(obj, "runs privileged", "remove securityContext.privileged or set it to false", label)
+            for obj, pod in workloads(render) for label, c in containers(pod)
+            if (c.get("securityContext") or {}).get("privileged") is True]
+
+
+def check_no_privilege_escalation(render: Render) -> list[Violation]:
+    return [Violation(obj, "allows privilege escalation",
+                      "set securityContext.allowPrivilegeEscalation: false", label)
+            for obj, pod in workloads(render) for label, c in containers(pod)
+            if (c.get("securityContext") or {}).get("allowPrivilegeEscalation") is not False]
+
+
+def check_run_as_non_root(render: Render) -> list[Violation]:
+    out = []
+    for obj, pod in workloads(render):
+        for label, c in containers(pod):
+            if _effective(c, pod, "runAsNonRoot") is not True:
+                out.append(Violation(obj, "may run as root", "set securityContext.runAsNonRoot: true", label))
+            uid = _effective(c, pod, "runAsUser")
+            if uid is None or uid == 0:
+                out.append(Violation(obj, "has no non-zero runAsUser",
+                                     "set securityContext.runAsUser to a non-zero uid (10001 here)", label))
+    return out
+
+
+def check_read_only_root_filesystem(render: Render) -> list[Violation]:
+    return [Violation(obj, "has a writable root filesystem",
+                      "set securityContext.readOnlyRootFilesystem: true and mount an emptyDir where it writes",
+                      label)
+            for obj, pod in workloads(render) for label, c in containers(pod)
+            if (c.get("securityContext") or {}).get("readOnlyRootFilesystem") is not True]
+
+
+def check_capabilities_dropped(render: Render) -> list[Violation]:
+    out = []
+    for obj, pod in workloads(render):
+        for label, c in containers(pod):
+            caps = (c.get("securityContext") or {}).get("capabilities") or {}
+            if "ALL" not in (caps.get("drop") or []):
+                out.append(Violation(obj, "does not drop all capabilities",
+                                     'set securityContext.capabilities.drop: ["ALL"]', label))
+            if caps.get("add"):
+                out.append(Violation(obj, f"adds capabilities {caps['add']}",
+                                     "remove securityContext.capabilities.add", label))
+    return out
+
+
+def check_seccomp_runtime_default(render: Render) -> list[Violation]:
+    out = []
+    for obj, pod in workloads(render):
+        for label, c in containers(pod):
+            profile = _effective(c, pod, "seccompProfile") or {}
+            if profile.get("type") not in ("RuntimeDefault", "Localhost"):
+                out.append(Violation(obj, f"seccomp profile is {profile.get('type') or 'unset'}",
+                                     "set securityContext.seccompProfile.type: RuntimeDefault", label))
+    return out
+
+
+def check_no_host_access(render: Render) -> list[Violation]:
+    out = []
+    for obj, pod in workloads(render):
+        for key in ("hostNetwork", "hostPID", "hostIPC"):
+            if pod.get(key) is True:
+                out.append(Violation(obj, f"uses {key}", f"remove {key} from the pod spec"))
+        for volume in pod.get("volumes") or []:
+            if "hostPath" in volume:
+                out.append(Violation(obj, f"mounts hostPath volume {volume.get('name')}",
+                                     "use an emptyDir, a PVC or a projected volume instead"))
+        for label, c in containers(pod):
+            for port in c.get("ports") or []:
+                if port.get("hostPort"):
+                    out.append(Violation(obj, f"binds hostPort {port['hostPort']}",
+                                         "remove hostPort; expose the port through a Service", label))
+    return out
+
+
+def check_service_account_token_not_mounted(render: Render) -> list[Violation]:
+    accounts = {o.name: o for o in render.objects if o.kind == "ServiceAccount"}
+    out = []
+    for obj, pod in workloads(render):
+        annotations = ((obj.doc.get("spec") or {}).get("template") or {}).get("metadata", {}).get("annotations") or {}
+        if annotations.get(TOKEN_ANNOTATION) or obj.metadata.get("annotations", {}).get(TOKEN_ANNOTATION):
+            continue
+        mount = pod.get("automountServiceAccountToken")
+        if mount is None:
+            account = accounts.get(pod.get("serviceAccountName") or "default")
+            mount = account.doc.get("automountServiceAccountToken") if account else None
+        if mount is not False:
+            out.append(Violation(obj, "mounts a Kubernetes API token it does not declare a need for",
+                                 f"set automountServiceAccountToken: false, or annotate the pod with "
+                                 f"{TOKEN_ANNOTATION}: <why>"))
+    return out
+
+
+def _image_parts(image: str) -> tuple[str, str | None, str | None]:
+    """(repository, tag, digest) of an image reference."""
+    name, _, digest = image.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else None
+    repository = name[: len(name) - len(tag) - 1] if tag else name
+    return repository, tag, digest or None
+
+
+def check_image_pinned(render: Render) -> list[Violation]:
+    out = []
+    for obj, pod in workloads(render):
+        for label, c in containers(pod):
+            image = str(c.get("image") or "")
+            _, tag, digest = _image_parts(image)
+            if digest and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+                out.append(Violation(obj, f"image {image!r} has a malformed digest",
+                                     "use @sha256: followed by 64 hex digits", label))
+            elif tag == "latest":
+                out.append(Violation(obj, f"image {image!r} uses the latest tag",
+                                     "pin a release tag (and digest) in the overlay's images:", label))
+            elif not tag and not digest:
+                out.append(Violation(obj, f"image {image!r} is untagged",
+                                     "pin a release tag (and digest) in the overlay's images:", label))
+    return out
+
+
+def check_image_registry_allowed(render: Render, config: PolicyConfig) -> list[Violation]:
+    return [Violation(obj, f"image {c.get('image')!r} is not from an allowed registry",
+                      f"use one of {config.registries} (config/policy.yaml)", label)
+            for obj, pod in workloads(render) for label, c in containers(pod)
+            if not any(str(c.get("image") or "").startswith(r) for r in config.registries)]
+
+
+def check_resources_set(render: Render) -> list[Violation]:
+    out = []
+    for obj, pod in workloads(render):
+        for label, c in containers(pod):
+            resources = c.get("resources") or {}
+            requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+            missing = [f"requests.{r}" for r in ("cpu", "memory") if r not in requests]
+            if "memory" not in limits:
+                missing.append("limits.memory")
+            if missing:
+                out.append(Violation(obj, f"has no {', '.join(missing)}",
+                                     "set CPU and memory requests and a memory limit", label))
+    return out
+
+
+def check_requests_within_limits(render: Render) -> list[Violation]:
+    out = []
+    for obj, pod in workloads(render):
+        for label, c in containers(pod):
+            resources = c.get("resources") or {}
+            requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+            for name, limit in limits.items():
+                if name not in requests:
+                    continue
+                req_q, lim_q = parse_quantity(requests[name]), parse_quantity(limit)
+                if req_q is not None and lim_q is not None and req_q > lim_q:
+                    out.append(Violation(obj, f"requests {name} {requests[name]} above its limit {limit}",
+                                         "lower the request or raise the limit", label))
+    return out
+
+
+def check_hpa_cpu_needs_requests(render: Render) -> list[Violation]:
+    by_name = {(o.kind, o.name): o for o in render.objects}
+    out = []
+    for hpa in (o for o in render.objects if o.kind == "HorizontalPodAutoscaler"):
+        spec = hpa.doc.get("spec") or {}
+        uses_cpu = any(m.get("type") == "Resource" and (m.get("resource") or {}).get("name") == "cpu"
+                       for m in spec.get("metrics") or [])
+        if not uses_cpu:
+            continue
+        ref = spec.get("scaleTargetRef") or {}
+        target = by_name.get((ref.get("kind"), ref.get("name")))
+        if target is None:
+            continue  # scale_targets_exist reports it
+        pod = ((target.doc.get("spec") or {}).get("template") or {}).get("spec") or {}
+        for label, c in containers(pod, init=False):
+            if "cpu" not in ((c.get("resources") or {}).get("requests") or {}):
+                out.append(Violation(hpa, f"scales on CPU but {target.ref} {label} has no CPU request",
+                                     "set resources.requests.cpu on every container of the target"))
+    return out
+
+
+def _serving(container: dict) -> bool:
+    return bool(container.get("ports"))
+
+
+def check_probes_set(render: Render) -> list[Violation]:
+    out = []
+    for obj, pod in workloads(render):
+        for label, c in containers(pod, init=False):
+            if not _serving(c):
+                continue
+            for probe in ("readinessProbe", "livenessProbe"):
+                if not c.get(probe):
+                    out.append(Violation(obj, f"serves traffic without a {probe}",
+                                         f"add a {probe} (/readyz for readiness, /healthz for liveness)", label))
+    return out
+
+
+def check_startup_probe_for_model(render: Render) -> list[Violation]:
+    """A container that loads a model (MODEL_* env) needs a startup probe, so
+    liveness does not kill it while the model is still loading."""
+    out = []
+    for obj, pod in workloads(render):
+        for label, c in containers(pod, init=False):
+            loads_model = any(str(e.get("name", "")).startswith("MODEL_") for e in c.get("env") or [])
+            if loads_model and not c.get("startupProbe"):
+                out.append(Violation(obj, "loads a model but has no startupProbe",
+                                     "add a startupProbe whose failureThreshold x periodSeconds covers the model "
+                                     "load time", label))
+    return out
+
+
+def test_no_privileged(render):
+    assert_no_violations(check_no_privileged(render))
+
+
+def test_no_privilege_escalation(render):
+    assert_no_violations(check_no_privilege_escalation(render))
+
+
+def test_run_as_non_root(render):
+    assert_no_violations(check_run_as_non_root(render))
+
+
+def test_read_only_root_filesystem(render):
+    assert_no_violations(check_read_only_root_filesystem(render))
+
+
+def test_capabilities_dropped(render):
+    assert_no_violations(check_capabilities_dropped(render))
+
+
+def test_seccomp_runtime_default(render):
+    assert_no_violations(check_seccomp_runtime_default(render))
+
+
+def test_no_host_access(render):
+    assert_no_violations(check_no_host_access(render))
+
+
+def test_service_account_token_not_mounted(render):
+    assert_no_violations(check_service_account_token_not_mounted(render))
+
+
+def test_image_pinned(render):
+    assert_no_violations(check_image_pinned(render))
+
+
+def test_image_registry_allowed(render, config):
+    assert_no_violations(check_image_registry_allowed(render, config))
+
+
+def test_resources_set(render):
+    assert_no_violations(check_resources_set(render))
+
+
+def test_requests_within_limits(render):
+    assert_no_violations(check_requests_within_limits(render))
+
+
+def test_hpa_cpu_needs_requests(render):
+    assert_no_violations(check_hpa_cpu_needs_requests(render))
+
+
+def test_probes_set(render):
+    assert_no_violations(check_probes_set(render))
+
+
+def test_startup_probe_for_model(render):
+    assert_no_violations(check_startup_probe_for_model(render))
