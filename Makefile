@@ -1,0 +1,46 @@
+# Two commands on a fresh machine (Python 3.11+ and make):
+#   make validate   render every root and run every stage (the main job)
+#   make test       the tool's unit tests and the policy suite
+# Both create .venv/ from the pinned requirements first, if needed.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-12)
+REPORTS ?= reports
+ARGS   ?=
+
+.PHONY: validate test lint lock schemas clean
+.DEFAULT_GOAL := validate
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+# Writes JSON, JUnit and SARIF reports under $(REPORTS)/ as CI does.
+validate: $(STAMP)
+	$(PY) -m scripts validate --report-json $(REPORTS)/validate.json \
+		--junit $(REPORTS)/validate.junit.xml --sarif $(REPORTS)/validate.sarif $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n auto $(ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check scripts tests
+	$(PY) -m scripts validate --stage lint
+
+# Re-pin requirements.txt after editing requirements.in.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet -r requirements.in
+	{ echo "# Fully pinned, generated from requirements.in by \`make lock\`; do not edit by hand."; \
+	  .venv-lock/bin/pip freeze --exclude-editable; } > requirements.txt
+	rm -rf .venv-lock
+
+# Regenerate the committed custom-resource schemas from the pinned models.
+schemas: $(STAMP)
+	$(PY) -m scripts schemas generate
+
+clean:
+	rm -rf $(VENV) $(REPORTS) .pytest_cache .ruff_cache
