@@ -1,0 +1,149 @@
+"""`python -m scripts validate` end to end: exit codes, the JSON contract,
+one broken copy of the tree per stage, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+REPORT_KEYS = {"ok", "kubernetes_version", "targets", "findings", "timings"}
+FINDING_KEYS = {"stage", "target", "rule", "severity", "message", "kind", "name", "namespace", "file", "line"}
+
+
+def validate(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "scripts", "validate", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    proc = validate("--report-json", str(out / "r.json"), "--junit", str(out / "r.xml"),
+                    "--sarif", str(out / "r.sarif"))
+    return proc, out
+
+
+def test_repository_validates_clean(full_run):
+    proc, out = full_run
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((out / "r.json").read_text())
+    assert set(report) == REPORT_KEYS
+    assert report["ok"] is True and report["findings"] == []
+    assert [t["path"] for t in report["targets"]] == [
+        "clusters/dev", "clusters/prod", "clusters/staging",
+        "overlays/dev", "overlays/gpu", "overlays/prod", "overlays/staging"]
+    assert all(t["rendered"] and t["objects"] > 0 for t in report["targets"])
+    assert set(report["timings"]) == {"render", "lint", "schema", "security", "policy", "total"}
+    assert report["kubernetes_version"] == "1.34"
+
+
+def test_junit_and_sarif_are_written(full_run):
+    _, out = full_run
+    suites = ET.parse(out / "r.xml").getroot()
+    assert len(suites.findall("testsuite")) == 7
+    sarif = json.loads((out / "r.sarif").read_text())
+    assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"] == []
+
+
+def test_human_output_has_a_table(full_run):
+    proc, _ = full_run
+    assert "overlays/prod" in proc.stdout and "OK:" in proc.stdout
+
+
+def _break(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+# stage -> (file in the tree, text to replace, replacement, rule expected)
+BREAKS = {
+    "render": ("overlays/prod/kustomization.yaml", "  - path: zone-spread.yaml", "  - path: missing.yaml",
+               "render-failed"),
+    "lint": ("overlays/prod/scaling-hpa.yaml", "  minReplicas: 3", "  minReplicas:   3   ", "yamllint/trailing-spaces"),
+    "schema": ("overlays/prod/scaling-hpa.yaml", "  minReplicas: 3", "  minReplicas: 3\n  minReplica: 3",
+               "schema-invalid"),
+    "security": ("overlays/prod/scaling-deployment.yaml", "  replicas: 3",
+                 "  replicas: 3\n  template:\n    spec:\n      hostPID: true", "checkov/CKV_K8S_17"),
+    "policy": ("overlays/prod/canary-weights.yaml", "value: 10", "value: 30", "virtualservice_weights_sum_to_100"),
+}
+
+
+@pytest.mark.parametrize("stage", sorted(BREAKS))
+def test_broken_overlay_fails_its_stage(stage, tree):
+    file, old, new, rule = BREAKS[stage]
+    _break(tree / file, old, new)
+    report_path = tree / "report.json"
+    proc = validate("--repo", str(tree), "--target", str(tree / "overlays/prod"), "--stage", stage,
+                    "--report-json", str(report_path))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads(report_path.read_text())
+    assert report["ok"] is False
+    matching = [f for f in report["findings"] if f["rule"] == rule]
+    assert matching, report["findings"]
+    finding = matching[0]
+    assert set(finding) == FINDING_KEYS
+    assert finding["stage"] == stage and finding["target"] == "overlays/prod" and finding["severity"] == "error"
+    assert finding["file"]
+
+
+def test_schema_finding_points_at_the_object(tree):
+    _break(tree / "overlays/prod/scaling-hpa.yaml", "  minReplicas: 3", "  minReplicas: 3\n  minReplica: 3")
+    proc = validate("--repo", str(tree), "--target", str(tree / "overlays/prod"), "--stage", "schema", "-q")
+    assert proc.returncode == 1
+    assert "HorizontalPodAutoscaler/ai-inference-service-v1" in proc.stdout
+    assert "'minReplica' was unexpected" in proc.stdout
+    assert "(base/workload/hpa.yaml:1)" in proc.stdout
+
+
+def test_broken_yaml_names_file_and_line(tree):
+    (tree / "base/service.yaml").write_text("apiVersion: v1\nkind: Service\nmetadata:\n  name: [x\n")
+    report_path = tree / "r.json"
+    proc = validate("--repo", str(tree), "--target", str(tree / "overlays/dev"), "--stage", "schema",
+                    "--report-json", str(report_path))
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    finding = json.loads(report_path.read_text())["findings"][0]
+    assert finding["rule"] == "render-failed" and finding["file"] == "base/service.yaml" and finding["line"] == 5
+
+
+def test_missing_file_is_named(tree):
+    _break(tree / "base/kustomization.yaml", "  - service.yaml", "  - services.yaml")
+    proc = validate("--repo", str(tree), "--target", str(tree / "overlays/dev"), "--stage", "schema", "-q")
+    assert proc.returncode == 1
+    assert "services.yaml" in proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_cycle_is_reported(tree):
+    (tree / "loop-a").mkdir()
+    (tree / "loop-b").mkdir()
+    (tree / "loop-a/kustomization.yaml").write_text("resources: [../loop-b]\n")
+    (tree / "loop-b/kustomization.yaml").write_text("resources: [../loop-a]\n")
+    proc = validate("--repo", str(tree), "--stage", "schema", "-q")
+    assert proc.returncode == 1
+    assert "kustomization-cycle" in proc.stdout and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--bogus"], "unrecognized arguments"),
+    (["--stage", "nope"], "invalid choice"),
+    (["--jobs", "0"], "must be at least 1"),
+    (["--kubernetes-version", "1.99"], "schemas ship"),
+    (["--kubernetes-version", "latest"], "expected MAJOR.MINOR"),
+    (["--target", "docs"], "no root kustomization"),
+    (["--shard", "3/2"], "between 1 and N"),
+])
+def test_usage_errors_exit_2_with_one_line(args, words):
+    proc = validate(*args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], proc.stderr
