@@ -10,13 +10,15 @@ STAMP  := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-12)
 REPORTS ?= reports
 ARGS   ?=
 
-.PHONY: validate test lint lock schemas clean
+.PHONY: setup validate test lint lock schemas e2e clean
 .DEFAULT_GOAL := validate
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP)
 
 # Writes JSON, JUnit and SARIF reports under $(REPORTS)/ as CI does.
 validate: $(STAMP)
@@ -41,6 +43,17 @@ lock:
 # Regenerate the committed custom-resource schemas from the pinned models.
 schemas: $(STAMP)
 	$(PY) -m scripts schemas generate
+
+# Server-side dry run of every root against the cluster in the current
+# kubeconfig (the e2e workflow's kind cluster). Namespaces are created for
+# real first: a dry-run namespace cannot hold dry-run objects.
+e2e: $(STAMP)
+	@set -e; for root in overlays/* clusters/*; do \
+	  echo "== $$root"; \
+	  $(VENV)/bin/kubectl kustomize "$$root" > .e2e-render.yaml; \
+	  $(VENV)/bin/kubectl apply --server-side -l pod-security.kubernetes.io/enforce -f .e2e-render.yaml; \
+	  $(VENV)/bin/kubectl apply --server-side --dry-run=server -f .e2e-render.yaml; \
+	done; rm -f .e2e-render.yaml
 
 clean:
 	rm -rf $(VENV) $(REPORTS) .pytest_cache .ruff_cache

@@ -56,6 +56,15 @@ def build_parser() -> Parser:
     validate.add_argument("--repo", default=".", metavar="DIR", help="repository to validate (default: .)")
     validate.add_argument("-q", "--quiet", action="store_true", help="print findings only, no table")
 
+    merge = commands.add_parser(
+        "report", help="merge validate JSON reports (from --shard jobs) into one",
+        description="Merge the JSON reports of several `validate --shard` runs. Exit 1 if any has an error "
+                    "finding.")
+    merge.add_argument("reports", nargs="+", metavar="REPORT.json")
+    merge.add_argument("--out", metavar="FILE", help="write the merged JSON report to FILE")
+    merge.add_argument("--markdown-summary", metavar="FILE",
+                       help="append a Markdown summary table to FILE (e.g. $GITHUB_STEP_SUMMARY)")
+
     schemas = commands.add_parser("schemas", help="manage custom-resource schemas",
                                   description="Generate or fetch the schemas used for custom resources.")
     schema_commands = schemas.add_subparsers(dest="schemas_command", metavar="ACTION", parser_class=Parser)
@@ -110,7 +119,23 @@ def cmd_schemas(args: argparse.Namespace) -> int:
     raise UsageError("schemas: choose an action: generate or sync")
 
 
-COMMANDS = {"validate": cmd_validate, "schemas": cmd_schemas}
+def cmd_report(args: argparse.Namespace) -> int:
+    import json
+
+    from scripts import report
+
+    merged = report.merge([report.load_json_report(path) for path in args.reports])
+    if args.out:
+        report.write(args.out, json.dumps(merged, indent=2) + "\n")
+    summary = report.markdown_summary(merged)
+    if args.markdown_summary:
+        with open(args.markdown_summary, "a", encoding="utf-8") as stream:
+            stream.write(summary)
+    print(summary, end="")
+    return EXIT_OK if merged["ok"] else EXIT_FINDINGS
+
+
+COMMANDS = {"validate": cmd_validate, "report": cmd_report, "schemas": cmd_schemas}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -128,7 +128,8 @@ def workflow_security(repo: Path, workflows: list[str]) -> list[Finding]:
         location = next(iter(result.get("locations") or []), {})
         symbolic = location.get("symbolic", {})
         concrete = location.get("concrete", {})
-        file = symbolic.get("key", {}).get("Local", {}).get("given_path")
+        local = symbolic.get("key", {}).get("Local", {})
+        file = local.get("verbatim_path") or local.get("given_path")
         line = concrete.get("location", {}).get("start_point", {}).get("row")
         findings.append(Finding(
             stage="lint", target=".", rule=f"zizmor/{result.get('ident')}", severity=severity,

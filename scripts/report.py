@@ -157,3 +157,64 @@ def write(path: str, content: str) -> None:
 
 def write_json(path: str, report: Report) -> None:
     write(path, json.dumps(to_json(report), indent=2) + "\n")
+
+
+def load_json_report(path: str) -> dict[str, Any]:
+    from scripts.errors import InputError
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("report not found", path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read: {exc}", path) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not JSON: {exc.msg}", path, exc.lineno) from None
+    missing = {"ok", "kubernetes_version", "targets", "findings", "timings"} - set(data if isinstance(data, dict) else {})
+    if missing:
+        raise InputError(f"not a validate report (missing {', '.join(sorted(missing))})", path)
+    return data
+
+
+def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report from the shards' reports: targets and findings joined,
+    stage timings added up (CPU spent, not wall time)."""
+    versions = sorted({r["kubernetes_version"] for r in reports})
+    timings = {stage: round(sum(r["timings"].get(stage, 0.0) for r in reports), 4) for stage in (*STAGES, "total")}
+    findings = [f for r in reports for f in r["findings"]]
+    return {
+        "ok": all(r["ok"] for r in reports) and not any(f["severity"] == "error" for f in findings),
+        "kubernetes_version": ", ".join(versions),
+        "targets": sorted((t for r in reports for t in r["targets"]), key=lambda t: t["path"]),
+        "findings": findings,
+        "timings": timings,
+    }
+
+
+def markdown_summary(data: dict[str, Any]) -> str:
+    """The table for $GITHUB_STEP_SUMMARY: per target, findings per stage."""
+    counts = Counter((f["target"], f["stage"], f["severity"]) for f in data["findings"])
+    lines = [f"### Validation {'passed' if data['ok'] else 'failed'} "
+             f"(Kubernetes {data['kubernetes_version']})", "",
+             "| target | objects | " + " | ".join(STAGES) + " |",
+             "|---|---:|" + "---|" * len(STAGES)]
+    targets = [t["path"] for t in data["targets"]]
+    objects = {t["path"]: t["objects"] if t["rendered"] else "not rendered" for t in data["targets"]}
+    for target in targets + sorted({f["target"] for f in data["findings"]} - set(targets)):
+        cells = []
+        for stage in STAGES:
+            errors, warnings = counts[(target, stage, "error")], counts[(target, stage, "warning")]
+            cells.append(f"❌ {errors}" if errors else f"⚠️ {warnings}" if warnings else "✅")
+        lines.append(f"| `{target}` | {objects.get(target, '')} | " + " | ".join(cells) + " |")
+    errors = [f for f in data["findings"] if f["severity"] == "error"]
+    if errors:
+        lines += ["", "<details><summary>" + f"{len(errors)} errors</summary>", ""]
+        for f in errors[:200]:
+            subject = f"{f['kind']}/{f['name']} " if f.get("kind") else ""
+            where = f" (`{f['file']}:{f['line']}`)" if f.get("file") and f.get("line") else \
+                f" (`{f['file']}`)" if f.get("file") else ""
+            lines.append(f"- `{f['target']}` {f['stage']}/{f['rule']}: {subject}{f['message']}{where}")
+        if len(errors) > 200:
+            lines.append(f"- … and {len(errors) - 200} more (see the JSON report)")
+        lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"

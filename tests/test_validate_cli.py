@@ -147,3 +147,62 @@ def test_usage_errors_exit_2_with_one_line(args, words):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], proc.stderr
+
+
+BAD_WORKFLOW = """name: bad
+on:
+  pull_request_target:
+jobs:
+  build:
+    runs-on: ubuntu-24.04
+    steps:
+      - uses: actions/checkout@v4
+        with:
+          ref: ${{ github.event.pull_request.head.sha }}
+      - run: echo "${{ github.event.pull_request.title }}"
+"""
+SCHEMA_BROKEN_WORKFLOW = """name: broken
+on: [push]
+jobs:
+  broken:
+    steps: []
+"""
+
+
+def test_workflows_are_checked_by_schema_and_zizmor(tree):
+    (tree / ".github" / "workflows").mkdir(parents=True)
+    (tree / ".github" / "workflows" / "bad.yml").write_text(BAD_WORKFLOW)
+    (tree / ".github" / "workflows" / "broken.yml").write_text(SCHEMA_BROKEN_WORKFLOW)
+    report_path = tree / "r.json"
+    proc = validate("--repo", str(tree), "--stage", "lint", "--report-json", str(report_path))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    findings = json.loads(report_path.read_text())["findings"]
+    rules = {f["rule"] for f in findings}
+    assert any(f["rule"] == "workflow-schema" and f["file"] == ".github/workflows/broken.yml" for f in findings)
+    assert {"zizmor/template-injection", "zizmor/unpinned-uses"} <= rules
+    assert all(f["file"] == ".github/workflows/bad.yml" for f in findings if f["rule"].startswith("zizmor/"))
+
+
+def test_report_merges_shards(tmp_path):
+    outs = []
+    for index in (1, 2):
+        out = tmp_path / f"shard-{index}.json"
+        proc = validate("--shard", f"{index}/2", "--stage", "schema", "--report-json", str(out), "-q")
+        assert proc.returncode == 0, proc.stderr
+        outs.append(out)
+    shard_paths = [[t["path"] for t in json.loads(o.read_text())["targets"]] for o in outs]
+    assert not set(shard_paths[0]) & set(shard_paths[1])
+    summary = tmp_path / "summary.md"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, "-m", "scripts", "report", "--out", str(tmp_path / "merged.json"),
+                           "--markdown-summary", str(summary), *map(str, outs)], cwd=REPO, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    merged = json.loads((tmp_path / "merged.json").read_text())
+    assert len(merged["targets"]) == 7 and merged["ok"] is True
+    assert "| `overlays/prod` |" in summary.read_text()
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    proc = subprocess.run([sys.executable, "-m", "scripts", "report", str(bad)], cwd=REPO, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "bad.json:1: not JSON" in proc.stderr and "Traceback" not in proc.stderr
