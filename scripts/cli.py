@@ -53,8 +53,51 @@ def build_parser() -> Parser:
     validate.add_argument("--jobs", type=_jobs, default=None, metavar="N",
                           help="renders in parallel (default: the machine's cores)")
     validate.add_argument("--shard", metavar="I/N", help="validate only shard I of N (roots split deterministically)")
+    validate.add_argument("--changed", action="store_true",
+                          help="only the roots whose render changed since --base (files changed, then renders "
+                               "compared)")
+    validate.add_argument("--base", metavar="REF",
+                          help="with --changed: compare with REF (default: merge base with the default branch)")
     validate.add_argument("--repo", default=".", metavar="DIR", help="repository to validate (default: .)")
     validate.add_argument("-q", "--quiet", action="store_true", help="print findings only, no table")
+
+    diff = commands.add_parser(
+        "diff", help="what each root renders at --head versus --base, object by object",
+        description="Render every root at two git refs (exported with git archive; your checkout is not "
+                    "touched) and print the semantic difference per target and object. Exit 0 either way; "
+                    "2 on usage errors.")
+    diff.add_argument("--base", metavar="REF", help="default: the merge base with the default branch")
+    diff.add_argument("--head", metavar="REF", help="default: the working tree as it is")
+    diff.add_argument("--target", action="append", default=[], metavar="PATH",
+                      help="only roots at or under PATH (repeatable)")
+    diff.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    diff.add_argument("--repo", default=".", metavar="DIR")
+
+    canary = commands.add_parser("canary", help="set or show the v1/v2 traffic split per environment",
+                                 description="Edit or show canary weights; edits keep comments and are "
+                                             "rolled back if the overlay no longer validates.")
+    canary_commands = canary.add_subparsers(dest="canary_command", metavar="ACTION", parser_class=Parser)
+    canary_set = canary_commands.add_parser("set", help="give v2 WEIGHT percent of traffic (v1 the rest)")
+    canary_set.add_argument("--env", required=True, help="overlay name, e.g. prod")
+    canary_set.add_argument("--weight", required=True, help="v2's share, 0..100")
+    canary_set.add_argument("--repo", default=".", metavar="DIR")
+    canary_status = canary_commands.add_parser("status", help="images, model versions and weights per environment")
+    canary_status.add_argument("--repo", default=".", metavar="DIR")
+
+    promote = commands.add_parser(
+        "promote", help="make v2 the stable version, or copy image tags between environments",
+        description="`promote --env E`: v1 takes v2's image and model version, weights go back to 100/0. "
+                    "`promote --from A --to B`: B's slots take A's images. Rolled back if B no longer validates.")
+    promote.add_argument("--env", help="environment whose v2 becomes stable")
+    promote.add_argument("--from", dest="source", metavar="ENV", help="environment to copy image tags from")
+    promote.add_argument("--to", dest="destination", metavar="ENV", help="environment to copy image tags into")
+    promote.add_argument("--repo", default=".", metavar="DIR")
+
+    comment = commands.add_parser(
+        "pr-comment", help="create or update the rendered-diff comment on a pull request (GITHUB_TOKEN)")
+    comment.add_argument("--body-file", required=True, metavar="FILE")
+    comment.add_argument("--repository", required=True, metavar="OWNER/NAME")
+    comment.add_argument("--pr", required=True, type=_jobs, metavar="NUMBER")
 
     merge = commands.add_parser(
         "report", help="merge validate JSON reports (from --shard jobs) into one",
@@ -81,8 +124,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from scripts import report
     from scripts.validate import Options, parse_shard, run
 
+    if args.base and not args.changed:
+        raise UsageError("--base goes with --changed")
+    only, prerendered = None, {}
+    if args.changed:
+        from scripts.changed import changed_roots
+
+        only, prerendered = changed_roots(Path(args.repo), args.base, args.jobs)
     options = Options(
-        repo=Path(args.repo), targets=args.target, stages=list(args.stage or STAGES),
+        only=only, prerendered=prerendered, repo=Path(args.repo), targets=args.target,
+        stages=list(args.stage or STAGES),
         kubernetes_version=args.kubernetes_version, jobs=args.jobs,
         shard=parse_shard(args.shard) if args.shard else None, progress=True)
     if not options.repo.is_dir():
@@ -135,7 +186,115 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK if merged["ok"] else EXIT_FINDINGS
 
 
-COMMANDS = {"validate": cmd_validate, "report": cmd_report, "schemas": cmd_schemas}
+def cmd_diff(args: argparse.Namespace) -> int:
+    import json
+
+    from scripts import diff, gitrefs
+
+    repo = Path(args.repo).resolve()
+    top = gitrefs.toplevel(repo)
+    prefix = os.path.relpath(repo, top)
+    base = args.base or gitrefs.default_base(top)
+    base_label, head_label = args.base or f"merge-base {base[:12]}", args.head or "working tree"
+    prefixes = [os.path.relpath(Path(t).resolve(), repo).replace(os.sep, "/") for t in args.target]
+    if any(p.startswith("..") for p in prefixes):
+        raise UsageError("--target: outside the repository")
+    with gitrefs.tree_at(top, base) as old_top, gitrefs.tree_at(top, args.head) as new_top:
+        old = diff.render_tree(old_top / prefix, prefixes=prefixes)
+        new = diff.render_tree(new_top / prefix, prefixes=prefixes)
+    for wanted in args.target if not (old or new) else []:
+        raise UsageError(f"--target {wanted}: no root kustomization at or under this path at either ref")
+    diffs = diff.diff_trees(old, new)
+    if args.format == "json":
+        print(json.dumps(diff.to_json(diffs, base_label, head_label), indent=2, default=str))
+    elif args.format == "markdown":
+        print(diff.to_markdown(diffs, base_label, head_label), end="")
+    else:
+        print(diff.to_text(diffs), end="")
+    return EXIT_OK
+
+
+def cmd_canary(args: argparse.Namespace) -> int:
+    from scripts import canary
+
+    repo = Path(args.repo).resolve()
+    if args.canary_command == "status":
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False)
+        for column in ("env", "v1 image", "v1 model", "v2 image", "v2 model", "weights v1/v2"):
+            table.add_column(column)
+        for row in canary.status(repo):
+            weights = "-" if row["v1_weight"] is None else f"{row['v1_weight']}/{row['v2_weight']}"
+            table.add_row(row["env"], row["v1_image"], str(row["v1_model"]), row["v2_image"], str(row["v2_model"]),
+                          weights)
+        console = Console(highlight=False)
+        if not console.is_terminal:
+            console = Console(highlight=False, width=240)
+        console.print(table)
+        return EXIT_OK
+    if args.canary_command == "set":
+        weight = canary.check_weight(args.weight)
+        overlay = canary.Overlay(repo, args.env)
+        overlay.set_weights(weight)
+        return _apply(repo, [overlay], f"{args.env}: v1 {100 - weight}%, v2 {weight}%")
+    raise UsageError("canary: choose an action: set or status")
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from scripts import canary
+
+    repo = Path(args.repo).resolve()
+    if args.env and not (args.source or args.destination):
+        overlay = canary.Overlay(repo, args.env)
+        overlay.copy_image(dict(overlay.image("v2")), "v1")
+        model = overlay.model("v2")
+        if model:
+            overlay.set_model("v1", model)
+        if overlay.weights is not None:
+            overlay.set_weights(0)
+        return _apply(repo, [overlay], f"{args.env}: v1 now runs {overlay.image_ref('v1')} (model {model}); "
+                                       "weights 100/0")
+    if args.source and args.destination and not args.env:
+        if args.source == args.destination:
+            raise UsageError("--from and --to name the same environment")
+        source, target = canary.Overlay(repo, args.source), canary.Overlay(repo, args.destination)
+        for slot in ("v1", "v2"):
+            target.copy_image(dict(source.image(slot)), slot)
+        return _apply(repo, [target], f"{args.destination}: images now {target.image_ref('v1')} (v1), "
+                                      f"{target.image_ref('v2')} (v2), as in {args.source}")
+    raise UsageError("promote: use --env ENV, or --from ENV --to ENV")
+
+
+def _apply(repo: Path, overlays: list, done: str) -> int:
+    from scripts import canary, report
+    from scripts.schema import DEFAULT_KUBERNETES_VERSION
+
+    errors = canary.apply(repo, overlays, DEFAULT_KUBERNETES_VERSION)
+    if errors:
+        print("edit rolled back: the overlay would not validate", file=sys.stderr)
+        for finding in errors:
+            print(report._line(finding), file=sys.stderr)
+        return EXIT_FINDINGS
+    print(done)
+    return EXIT_OK
+
+
+def cmd_pr_comment(args: argparse.Namespace) -> int:
+    from scripts import github
+
+    try:
+        body = Path(args.body_file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", args.body_file) from None
+    outcome = github.upsert_comment(args.repository, args.pr, body, github.token_from_env())
+    print(f"{outcome} the rendered-diff comment on {args.repository}#{args.pr}")
+    return EXIT_OK
+
+
+COMMANDS = {"validate": cmd_validate, "diff": cmd_diff, "canary": cmd_canary, "promote": cmd_promote,
+            "pr-comment": cmd_pr_comment, "report": cmd_report, "schemas": cmd_schemas}
 
 
 def main(argv: list[str] | None = None) -> int:

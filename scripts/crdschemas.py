@@ -39,7 +39,10 @@ def strictify(node: Any) -> Any:
         return [strictify(item) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {k: strictify(v) for k, v in node.items() if k not in _DROP_KEYS or not isinstance(v, (str, int, float, type(None)))}
+    # Documentation keys go (smaller files); a property that happens to be
+    # called "description" or "default" is a schema (a dict) and stays.
+    out = {k: strictify(v) for k, v in node.items()
+           if k not in _DROP_KEYS or not isinstance(v, (str, int, float, type(None)))}
     # pydantic writes Optional[X] as anyOf [X, null]; an absent field is how
     # manifests say "unset", and X alone gives errors that point inside X.
     any_of = out.get("anyOf")

@@ -98,9 +98,10 @@ def workflow_schema(repo: Path, workflows: list[str]) -> list[Finding]:
     except json.JSONDecodeError:
         if proc.returncode == 0:
             return []
+        output = (proc.stderr or proc.stdout).strip()
         return [Finding(stage="lint", target=".", rule="workflow-schema", severity="error",
-                        message=(proc.stderr or proc.stdout).strip().splitlines()[-1] if (proc.stderr or proc.stdout).strip()
-                        else "check-jsonschema failed", file=workflows[0])]
+                        message=output.splitlines()[-1] if output else "check-jsonschema failed",
+                        file=workflows[0])]
     findings = []
     for error in result.get("errors", []):
         findings.append(Finding(stage="lint", target=".", rule="workflow-schema", severity="error",

@@ -54,7 +54,7 @@ class SourceIndex:
             docs, text = [], ""
         lines = document_lines(text)
         non_empty = [d for d in docs if d is not None]
-        for doc, line in zip(non_empty, lines):
+        for doc, line in zip(non_empty, lines, strict=False):
             if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict):
                 entries.append((str(doc.get("kind")), str(doc["metadata"].get("name")), line))
         with self._lock:

@@ -170,7 +170,8 @@ def load_json_report(path: str) -> dict[str, Any]:
         raise InputError(f"cannot read: {exc}", path) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"not JSON: {exc.msg}", path, exc.lineno) from None
-    missing = {"ok", "kubernetes_version", "targets", "findings", "timings"} - set(data if isinstance(data, dict) else {})
+    keys = set(data) if isinstance(data, dict) else set()
+    missing = {"ok", "kubernetes_version", "targets", "findings", "timings"} - keys
     if missing:
         raise InputError(f"not a validate report (missing {', '.join(sorted(missing))})", path)
     return data

@@ -80,7 +80,8 @@ def run(repo: Path, renders: list[Render]) -> list[Finding]:
     except json.JSONDecodeError:
         tail = (proc.stderr or proc.stdout).strip().splitlines()
         return [Finding(stage="security", target=".", rule="checkov-failed", severity="error",
-                        message="checkov did not produce a report: " + (tail[-1] if tail else f"exit {proc.returncode}"))]
+                        message="checkov did not produce a report: "
+                        + (tail[-1] if tail else f"exit {proc.returncode}"))]
     if isinstance(reports, dict):
         reports = [reports]
     findings: list[Finding] = []

@@ -24,6 +24,7 @@ class Options:
     jobs: int | None = None
     shard: tuple[int, int] | None = None  # (index from 1, count)
     only: list[str] | None = None  # target paths chosen by --changed
+    prerendered: dict[str, Render] = field(default_factory=dict)  # renders --changed already made
     progress: bool = False
 
 
@@ -94,7 +95,9 @@ def run(options: Options) -> Report:
     findings = [f for f in found.findings if f.target in chosen or not options.targets]
 
     progress(f"rendering {len(targets)} targets")
-    renders = render_all(repo, targets, options.jobs)
+    missing = [t for t in targets if t.path not in options.prerendered]
+    fresh = {r.target.path: r for r in render_all(repo, missing, options.jobs)}
+    renders = [options.prerendered.get(t.path) or fresh[t.path] for t in targets]
     findings += render_findings(renders)
     timings["render"] = time.perf_counter() - t0
 

@@ -6,8 +6,14 @@ import re
 
 from scripts.model import Render
 from scripts.policy_support import (
-    PolicyConfig, Violation, assert_no_violations, containers, parse_quantity, pod_template_labels,
-    selector_matches, workloads,
+    PolicyConfig,
+    Violation,
+    assert_no_violations,
+    containers,
+    parse_quantity,
+    pod_template_labels,
+    selector_matches,
+    workloads,
 )
 from scripts.schema import SchemaStore, available_versions, is_core_group
 

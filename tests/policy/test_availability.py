@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from scripts.model import Render, Resource
 from scripts.policy_support import (
-    PolicyConfig, Violation, assert_no_violations, pod_template_labels, selector_matches, workloads,
+    PolicyConfig,
+    Violation,
+    assert_no_violations,
+    pod_template_labels,
+    selector_matches,
+    workloads,
 )
 
 
@@ -49,7 +54,8 @@ def check_pdb_allows_drain(render: Render, config: PolicyConfig) -> list[Violati
         labels = pod_template_labels(obj)
         covering = [p for p in pdbs if selector_matches((p.doc.get("spec") or {}).get("selector"), labels)]
         if not covering:
-            out.append(Violation(obj, "has no PodDisruptionBudget", "add a PDB selecting its pods with maxUnavailable: 1"))
+            out.append(Violation(obj, "has no PodDisruptionBudget",
+                                 "add a PDB selecting its pods with maxUnavailable: 1"))
             continue
         replicas = (obj.doc.get("spec") or {}).get("replicas", 1)
         hpa = _hpa_for(render, obj)

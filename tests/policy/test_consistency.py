@@ -7,8 +7,13 @@ from pathlib import Path
 
 from scripts.model import Render, Resource
 from scripts.policy_support import (
-    Violation, assert_no_violations, containers, plain_selector_matches, pod_template_labels,
-    selector_matches, workloads,
+    Violation,
+    assert_no_violations,
+    containers,
+    plain_selector_matches,
+    pod_template_labels,
+    selector_matches,
+    workloads,
 )
 
 
@@ -130,7 +135,8 @@ def check_virtualservice_destinations_exist(render: Render) -> list[Violation]:
     out = []
     for vs in (o for o in render.objects if o.kind == "VirtualService"):
         known = _service_hosts(render, vs.namespace) | _service_entry_hosts(render)
-        subsets = {(r.doc.get("spec") or {}).get("host"): {s.get("name") for s in (r.doc.get("spec") or {}).get("subsets") or []}
+        subsets = {(r.doc.get("spec") or {}).get("host"):
+                   {s.get("name") for s in (r.doc.get("spec") or {}).get("subsets") or []}
                    for r in render.objects if r.kind == "DestinationRule"}
         for label, route in _routes(vs):
             for dest in route.get("route") or []:
@@ -154,7 +160,8 @@ def check_virtualservice_weights_sum_to_100(render: Render) -> list[Violation]:
                 continue
             weights = [d.get("weight", 0) for d in destinations]
             if any(not isinstance(w, int) or w < 0 for w in weights) or sum(weights) != 100:
-                out.append(Violation(vs, f"{label} weights {weights} add up to {sum(w for w in weights if isinstance(w, int))}",
+                total = sum(w for w in weights if isinstance(w, int))
+                out.append(Violation(vs, f"{label} weights {weights} add up to {total}",
                                      "make the weights add up to 100 (`python -m scripts canary set` does)"))
     return out
 
@@ -165,7 +172,8 @@ def check_servicemonitor_selects_service(render: Render) -> list[Violation]:
     for monitor in (o for o in render.objects if o.kind == "ServiceMonitor"):
         spec = monitor.doc.get("spec") or {}
         namespaces = (spec.get("namespaceSelector") or {}).get("matchNames") or [monitor.namespace]
-        selected = [s for s in services if s.namespace in namespaces and selector_matches(spec.get("selector"), s.labels)]
+        selected = [s for s in services
+                    if s.namespace in namespaces and selector_matches(spec.get("selector"), s.labels)]
         if not selected:
             out.append(Violation(monitor, "selects no Service in this render",
                                  "match the labels of the Service that exposes /metrics"))

@@ -50,7 +50,8 @@ def check_egress_only_declared(render: Render) -> list[Violation]:
     if not _uses_istio(render):
         return []
     sidecars = [o for o in render.objects if o.kind == "Sidecar"]
-    declared = {h for o in render.objects if o.kind == "ServiceEntry" for h in (o.doc.get("spec") or {}).get("hosts") or []}
+    declared = {h for o in render.objects if o.kind == "ServiceEntry"
+                for h in (o.doc.get("spec") or {}).get("hosts") or []}
     out = []
     if not sidecars:
         anchor = next((o for o in render.objects if o.kind == "Namespace"), render.objects[0])

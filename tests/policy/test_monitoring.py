@@ -139,7 +139,8 @@ def check_dashboard_valid(render: Render) -> list[Violation]:
             out.append(Violation(obj, f"{key} is not valid JSON: {exc.msg} at line {exc.lineno}",
                                  "fix the dashboard JSON"))
             continue
-        if not isinstance(dashboard, dict) or not dashboard.get("title") or not isinstance(dashboard.get("panels"), list):
+        if not isinstance(dashboard, dict) or not dashboard.get("title") \
+                or not isinstance(dashboard.get("panels"), list):
             out.append(Violation(obj, f"{key} is not a Grafana dashboard (no title or panels)",
                                  "export the dashboard JSON from Grafana"))
             continue

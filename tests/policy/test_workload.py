@@ -6,7 +6,12 @@ import re
 
 from scripts.model import Render
 from scripts.policy_support import (
-    PolicyConfig, Violation, assert_no_violations, containers, parse_quantity, workloads,
+    PolicyConfig,
+    Violation,
+    assert_no_violations,
+    containers,
+    parse_quantity,
+    workloads,
 )
 
 # A pod may keep the API token only if it says why, with this annotation.
