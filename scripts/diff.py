@@ -11,7 +11,7 @@ from typing import Any
 
 from scripts.discover import discover
 from scripts.model import Render
-from scripts.render import render_all
+from scripts.render import render_with_flux
 
 # kustomize appends a content hash to generated ConfigMaps and Secrets; the
 # same generator at two refs is the same object, whatever its hash.
@@ -132,8 +132,9 @@ def render_tree(root: Path, prefixes: list[str] | None = None, jobs: int | None 
         chosen = [t for t in chosen if any(p in (".", "") or t.path == p or t.path.startswith(p.rstrip("/") + "/")
                                            or t.path.startswith(p + "#") for p in prefixes)]
     if only is not None:
-        chosen = [t for t in chosen if t.path in only]
-    return {r.target.path: r for r in render_all(found.repo, chosen, jobs)}
+        chosen = [t for t in chosen if t.path.split("#")[0] in {p.split("#")[0] for p in only}]
+    renders, _ = render_with_flux(found.repo, chosen, found.kustomizations, jobs)
+    return {r.target.path: r for r in renders if only is None or r.target.path in only}
 
 
 def diff_trees(old: dict[str, Render], new: dict[str, Render]) -> list[TargetDiff]:

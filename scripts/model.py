@@ -64,6 +64,17 @@ class Target:
     directory: str  # repository-relative directory kustomize builds
     sources: tuple[str, ...] = ()  # repository-relative files the build reads
     resource_files: tuple[str, ...] = ()  # of those, the ones holding objects
+    flux: FluxSource | None = None  # set for a Flux Kustomization's build
+
+
+@dataclass(frozen=True)
+class FluxSource:
+    """What a Flux build needs besides the tree: the Kustomization object and
+    the ConfigMaps and Secrets of its cluster (for postBuild.substituteFrom)."""
+
+    kustomization: dict[str, Any]
+    inputs: tuple[dict[str, Any], ...] = ()
+    file: str | None = None  # where the Flux object is written
 
 
 @dataclass

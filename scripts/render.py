@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from scripts.errors import InputError
-from scripts.model import Render, Resource, SourceRef, Target
+from scripts.model import Finding, Render, Resource, SourceRef, Target
 from scripts.yamlio import _Loader, document_lines, load_all_text
 
 
@@ -108,7 +108,30 @@ def _pinpoint(repo: Path, target: Target, stderr: str) -> tuple[str | None, Sour
     return None, None
 
 
+def _objects(target: Target, docs: list, index: SourceIndex) -> list[Resource]:
+    objects = []
+    for doc in docs:
+        if not isinstance(doc, dict):
+            continue
+        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+        source = index.locate(target, str(doc.get("kind")), str(meta.get("name")))
+        objects.append(Resource(doc=doc, source=source))
+    return objects
+
+
+def render_flux_build(repo: Path, target: Target, index: SourceIndex, kubectl: str) -> Render:
+    from scripts import flux
+
+    docs, text, error = flux.build(repo, target, kubectl)
+    if error is not None:
+        file = target.flux.file if target.flux else None
+        return Render(target=target, error=error, error_source=SourceRef(file) if file else None)
+    return Render(target=target, objects=_objects(target, docs or [], index), text=text)
+
+
 def render_target(repo: Path, target: Target, index: SourceIndex, kubectl: str) -> Render:
+    if target.flux is not None:
+        return render_flux_build(repo, target, index, kubectl)
     proc = subprocess.run(
         [kubectl, "kustomize", str(repo / target.directory)],
         capture_output=True, text=True, check=False,
@@ -123,22 +146,36 @@ def render_target(repo: Path, target: Target, index: SourceIndex, kubectl: str) 
         docs = load_all_text(proc.stdout, target.path)
     except InputError as exc:  # kustomize emitted something unparsable: report, do not crash
         return Render(target=target, error=f"kustomize output is not YAML: {exc.message}")
-    objects = []
-    for doc in docs:
-        if not isinstance(doc, dict):
-            continue
-        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-        source = index.locate(target, str(doc.get("kind")), str(meta.get("name")))
-        objects.append(Resource(doc=doc, source=source))
-    return Render(target=target, objects=objects, text=proc.stdout)
+    return Render(target=target, objects=_objects(target, docs, index), text=proc.stdout)
 
 
-def render_all(repo: Path, targets: list[Target], jobs: int | None = None) -> list[Render]:
+def render_all(repo: Path, targets: list[Target], jobs: int | None = None,
+               index: SourceIndex | None = None) -> list[Render]:
     """Render every target once, `jobs` at a time (default: the machine's cores)."""
     if not targets:
         return []
     kubectl = kubectl_binary()
-    index = SourceIndex(repo)
+    index = index or SourceIndex(repo)
     workers = max(1, jobs or os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda t: render_target(repo, t, index, kubectl), targets))
+
+
+def render_with_flux(repo: Path, targets: list[Target], kustomizations: dict, jobs: int | None = None
+                     ) -> tuple[list[Render], list[Finding]]:
+    """Render the roots, then every Flux Kustomization they declare (built
+    as kustomize-controller would), sorted by path; plus the findings about
+    the Flux objects themselves."""
+    from scripts import flux
+
+    index = SourceIndex(repo)
+    renders = render_all(repo, targets, jobs, index)
+    builds: list[Target] = []
+    findings: list[Finding] = []
+    for render in renders:
+        if render.ok and any(flux.is_flux_kustomization(o) for o in render.objects):
+            more, found = flux.expand(repo, render, kustomizations)
+            builds += more
+            findings += found
+    renders += render_all(repo, builds, jobs, index)
+    return sorted(renders, key=lambda r: r.target.path), findings

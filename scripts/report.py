@@ -105,6 +105,8 @@ def human(report: Report, stages: list[str], stream: Any = None) -> None:
     from rich.table import Table
 
     console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)
+    if not console.is_terminal:  # pipes and CI logs: do not cut target names to 80 columns
+        console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True, width=200)
     counts = Counter((f.target, f.stage, f.severity) for f in report.findings)
     table = Table(title=None, box=None, pad_edge=False, show_edge=False)
     table.add_column("target")

@@ -12,7 +12,7 @@ from scripts.discover import discover, select
 from scripts.errors import UsageError
 from scripts.model import STAGES, Finding, Render, Report, SourceRef, Target
 from scripts.policy_support import PolicyConfig
-from scripts.render import render_all
+from scripts.render import render_with_flux
 
 
 @dataclass
@@ -87,17 +87,18 @@ def run(options: Options) -> Report:
     t0 = time.perf_counter()
     found = discover(repo)
     targets = select(found.targets, repo, options.targets)
-    if options.only is not None:
-        targets = [t for t in targets if t.path in set(options.only)]
     if options.shard:
         targets = shard(targets, *options.shard)
     chosen = {t.path for t in targets}
     findings = [f for f in found.findings if f.target in chosen or not options.targets]
 
     progress(f"rendering {len(targets)} targets")
-    missing = [t for t in targets if t.path not in options.prerendered]
-    fresh = {r.target.path: r for r in render_all(repo, missing, options.jobs)}
-    renders = [options.prerendered.get(t.path) or fresh[t.path] for t in targets]
+    if options.only is not None:  # --changed rendered its choice (Flux builds included) already
+        roots = {t.path for t in targets}
+        renders = [options.prerendered[p] for p in sorted(options.only) if p.split("#")[0] in roots]
+    else:
+        renders, flux_findings = render_with_flux(repo, targets, found.kustomizations, options.jobs)
+        findings += flux_findings
     findings += render_findings(renders)
     timings["render"] = time.perf_counter() - t0
 
@@ -106,9 +107,9 @@ def run(options: Options) -> Report:
         t0 = time.perf_counter()
         files = None
         if options.targets or options.only is not None or options.shard:
-            files = sorted({f for t in targets for f in t.sources if f.endswith((".yaml", ".yml"))})
+            files = sorted({f for r in renders for f in r.target.sources if f.endswith((".yaml", ".yml"))})
         whole_repo = files is None or (options.shard is not None and options.shard[0] == 1)
-        findings += lint.run(repo, targets, files=files, workflows=whole_repo)
+        findings += lint.run(repo, [r.target for r in renders], files=files, workflows=whole_repo)
         timings["lint"] = time.perf_counter() - t0
     if "schema" in options.stages:
         progress("schema: validating objects")

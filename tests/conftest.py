@@ -11,7 +11,7 @@ import pytest
 
 from scripts.discover import discover
 from scripts.model import Render, Resource, Target
-from scripts.render import render_all
+from scripts.render import render_with_flux
 
 REPO = Path(__file__).resolve().parent.parent
 # What a copy of the tree needs to validate like the real one.
@@ -21,7 +21,8 @@ TREE_ENTRIES = ("base", "istio", "monitoring", "overlays", "clusters", "config",
 @pytest.fixture(scope="session")
 def real_renders() -> dict[str, Render]:
     found = discover(REPO)
-    return {r.target.path: r for r in render_all(found.repo, found.targets)}
+    renders, _ = render_with_flux(found.repo, found.targets, found.kustomizations)
+    return {r.target.path: r for r in renders}
 
 
 @pytest.fixture

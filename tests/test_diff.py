@@ -32,6 +32,18 @@ spec:
 """
 
 
+FLUX = """apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: repo, namespace: flux-system}
+spec: {interval: 1m, url: https://example.invalid/r, ref: {branch: main}}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: a, namespace: flux-system}
+spec: {interval: 5m, prune: true, path: ./apps/a, sourceRef: {kind: GitRepository, name: repo}}
+"""
+
+
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
                           env=dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com",
@@ -55,6 +67,9 @@ def history(tmp_path):
     (repo / "apps/a/cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: old}\ndata: {a: '1'}\n")
     (repo / "apps/b/kustomization.yaml").write_text("resources: [cm.yaml]\n")
     (repo / "apps/b/cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\ndata: {x: y, z: w}\n")
+    (repo / "clusters/x").mkdir(parents=True)
+    (repo / "clusters/x/kustomization.yaml").write_text("resources: [flux.yaml]\n")
+    (repo / "clusters/x/flux.yaml").write_text(FLUX)
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "one")
@@ -82,7 +97,9 @@ def test_diff_json_between_refs(history):
     assert a["Deployment/-/web"]["fields"] == [{"path": "spec.replicas", "old": 2, "new": 3}]
     assert a["ConfigMap/-/new"]["change"] == "added" and a["ConfigMap/-/new"]["object"]["metadata"]["name"] == "new"
     assert a["ConfigMap/-/old"]["change"] == "removed"
-    assert data["summary"]["changed"] == 1 and data["summary"]["added"] == 1 and data["summary"]["unchanged"] == 1
+    # the Flux build of apps/a is what the cluster receives: it changes with it
+    assert targets["clusters/x#a"]["status"] == "changed" and targets["clusters/x"]["status"] == "unchanged"
+    assert data["summary"]["changed"] == 2 and data["summary"]["added"] == 1 and data["summary"]["unchanged"] == 2
 
 
 def test_diff_text_and_markdown(history):
@@ -129,7 +146,7 @@ def test_validate_changed_selects_changed_renders_only(history):
     report = history / "r.json"
     proc = run(history, "validate", "--changed", "--base", "HEAD", "--stage", "schema", "--report-json", str(report))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert [t["path"] for t in json.loads(report.read_text())["targets"]] == ["apps/a"]
+    assert [t["path"] for t in json.loads(report.read_text())["targets"]] == ["apps/a", "clusters/x#a"]
     git(history, "checkout", "--", ".")
     proc = run(history, "validate", "--changed", "--base", "HEAD", "--stage", "schema", "--report-json", str(report))
     assert json.loads(report.read_text())["targets"] == []

@@ -22,7 +22,9 @@ EXPECTED = {
 
 def test_every_root_renders(real_renders):
     assert set(real_renders) == {"overlays/dev", "overlays/staging", "overlays/prod", "overlays/gpu",
-                                 "clusters/dev", "clusters/staging", "clusters/prod"}
+                                 "clusters/dev", "clusters/staging", "clusters/prod",
+                                 "clusters/dev#ai-inference-dev", "clusters/staging#ai-inference-staging",
+                                 "clusters/prod#ai-inference-prod", "clusters/prod#ai-inference-gpu"}
     assert all(r.ok for r in real_renders.values()), {p: r.error for p, r in real_renders.items() if not r.ok}
 
 
@@ -55,8 +57,26 @@ def test_dashboard_is_labelled_for_the_grafana_sidecar(real_renders):
 @pytest.mark.parametrize("path", ["clusters/dev", "clusters/staging", "clusters/prod"])
 def test_clusters_hold_only_flux_objects(real_renders, path):
     kinds = {(o.api_version.split("/")[0], o.kind) for o in real_renders[path].objects}
-    assert kinds <= {("source.toolkit.fluxcd.io", "GitRepository"), ("kustomize.toolkit.fluxcd.io", "Kustomization")}
-    assert ("kustomize.toolkit.fluxcd.io", "Kustomization") in kinds
+    assert kinds == {("source.toolkit.fluxcd.io", "GitRepository"), ("kustomize.toolkit.fluxcd.io", "Kustomization"),
+                     ("v1", "ConfigMap")}  # cluster-settings, for post-build substitution
+
+
+@pytest.mark.parametrize("build,overlay,cluster", [
+    ("clusters/dev#ai-inference-dev", "overlays/dev", "dev-eu-west-1"),
+    ("clusters/staging#ai-inference-staging", "overlays/staging", "staging-eu-west-1"),
+    ("clusters/prod#ai-inference-prod", "overlays/prod", "prod-eu-west-1"),
+    ("clusters/prod#ai-inference-gpu", "overlays/gpu", "prod-eu-west-1"),
+])
+def test_what_each_cluster_receives(real_renders, build, overlay, cluster):
+    """The Flux build is the overlay with the cluster's variables filled in."""
+    received, written = real_renders[build], real_renders[overlay]
+    assert [o.ref for o in received.objects] == [o.ref for o in written.objects]
+    dep = next(o for o in received.objects if o.kind == "Deployment")
+    env = {e["name"]: e.get("value") for e in pod_spec(dep)["containers"][0]["env"]}
+    assert env["CLUSTER_NAME"] == cluster and env["CLUSTER_REGION"] == "eu-west-1"
+    raw = next(o for o in written.objects if o.kind == "Deployment")
+    assert {e["name"]: e.get("value") for e in pod_spec(raw)["containers"][0]["env"]}["CLUSTER_NAME"] == \
+        "${cluster_name:=local}"
 
 
 def test_prod_cluster_runs_prod_then_gpu(real_renders):

@@ -39,7 +39,8 @@ def test_repository_validates_clean(full_run):
     assert set(report) == REPORT_KEYS
     assert report["ok"] is True and report["findings"] == []
     assert [t["path"] for t in report["targets"]] == [
-        "clusters/dev", "clusters/prod", "clusters/staging",
+        "clusters/dev", "clusters/dev#ai-inference-dev", "clusters/prod", "clusters/prod#ai-inference-gpu",
+        "clusters/prod#ai-inference-prod", "clusters/staging", "clusters/staging#ai-inference-staging",
         "overlays/dev", "overlays/gpu", "overlays/prod", "overlays/staging"]
     assert all(t["rendered"] and t["objects"] > 0 for t in report["targets"])
     assert set(report["timings"]) == {"render", "lint", "schema", "security", "policy", "total"}
@@ -49,7 +50,7 @@ def test_repository_validates_clean(full_run):
 def test_junit_and_sarif_are_written(full_run):
     _, out = full_run
     suites = ET.parse(out / "r.xml").getroot()
-    assert len(suites.findall("testsuite")) == 7
+    assert len(suites.findall("testsuite")) == 11
     sarif = json.loads((out / "r.sarif").read_text())
     assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"] == []
 
@@ -199,7 +200,7 @@ def test_report_merges_shards(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     merged = json.loads((tmp_path / "merged.json").read_text())
-    assert len(merged["targets"]) == 7 and merged["ok"] is True
+    assert len(merged["targets"]) == 11 and merged["ok"] is True
     assert "| `overlays/prod` |" in summary.read_text()
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")

@@ -14,7 +14,7 @@ import pytest
 from scripts.discover import discover, select
 from scripts.policy import PROVIDER_KEY, PolicyContext
 from scripts.policy_support import PolicyConfig
-from scripts.render import render_all
+from scripts.render import render_with_flux
 from scripts.schema import DEFAULT_KUBERNETES_VERSION
 
 _CONTEXT = pytest.StashKey[PolicyContext]()
@@ -31,7 +31,7 @@ def _context(config: pytest.Config) -> PolicyContext:
         found = discover(repo)
         targets = select(found.targets, found.repo, config.getoption("--target"))
         version = config.getoption("--kubernetes-version") or DEFAULT_KUBERNETES_VERSION
-        renders = render_all(found.repo, targets)
+        renders, _ = render_with_flux(found.repo, targets, found.kustomizations)
         context = PolicyContext(found.repo, renders, version, PolicyConfig.load(found.repo))
     config.stash[_CONTEXT] = context
     return context

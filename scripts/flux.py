@@ -1,0 +1,286 @@
+"""Build what Flux applies: each Flux Kustomization of a cluster root, built
+the way kustomize-controller builds it.
+
+kustomize-controller takes the kustomization at `spec.path` and edits it in
+place (in its own copy of the source): `targetNamespace` becomes
+`namespace`, `namePrefix`/`nameSuffix` are set, `patches` and `components`
+appended, `images` replace an entry of the same name or are appended. It
+builds that with kustomize (load restrictions off), then runs post-build
+variable substitution on every object, then sets `commonMetadata` labels and
+annotations on every object. We do the same, in that order: the edit goes
+into a kustomization.yaml in a mirror of the tree made of symlinks, so the
+repository is never written to.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from scripts.discover import KUSTOMIZATION_FILES, closure
+from scripts.errors import InputError
+from scripts.model import Finding, FluxSource, Render, Resource, Target, finding_for
+from scripts.yamlio import _Loader
+
+FLUX_GROUP = "kustomize.toolkit.fluxcd.io/"
+DISABLED_ANNOTATION = "kustomize.toolkit.fluxcd.io/substitute"
+_VAR_NAME = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
+# ${name}, ${name:=default}, ${name:-default}, ${name=default}, ${name-default};
+# $${...} is an escaped literal. $name without braces is left alone, as Flux does.
+_REFERENCE = re.compile(r"\$(\$?)\{([^}:=\-]*)(?:(:?[=\-])([^}]*))?\}")
+
+
+def is_flux_kustomization(obj: Resource) -> bool:
+    return obj.kind == "Kustomization" and obj.api_version.startswith(FLUX_GROUP)
+
+
+def _ns(obj: dict, default: str | None) -> str | None:
+    return (obj.get("metadata") or {}).get("namespace") or default
+
+
+def expand(repo: Path, cluster: Render, kustomizations: dict) -> tuple[list[Target], list[Finding]]:
+    """The Flux builds a cluster render declares, and findings about its
+    Flux objects (missing paths, skipped sources, dependency problems)."""
+    flux_objects = [o for o in cluster.objects if is_flux_kustomization(o)]
+    if not flux_objects:
+        return [], []
+    findings = dependency_findings(cluster, flux_objects)
+    sources = {(o.kind, o.name, o.namespace) for o in cluster.objects if o.kind == "GitRepository"}
+    inputs = tuple(o.doc for o in cluster.objects if o.kind in ("ConfigMap", "Secret"))
+    targets = []
+    for obj in flux_objects:
+        spec = obj.doc.get("spec") or {}
+        ref = spec.get("sourceRef") or {}
+        ref_key = (ref.get("kind"), ref.get("name"), ref.get("namespace") or obj.namespace)
+        path = f"{cluster.target.path}#{obj.name}"
+        if ref.get("kind") != "GitRepository" or ref_key not in sources:
+            reason = (f"its source {ref.get('kind')}/{ref.get('name')} is not a GitRepository of this repository "
+                      "declared in the same cluster" if ref.get("kind") == "GitRepository" else
+                      f"its source is a {ref.get('kind')}, not this repository")
+            findings.append(finding_for(obj, stage="render", target=path, rule="flux-source-skipped",
+                                        severity="warning", message=f"not built: {reason}"))
+            continue
+        raw_path = str(spec.get("path") or "./")
+        directory = os.path.normpath(raw_path.lstrip("/")).replace(os.sep, "/")
+        if directory.startswith("..") or not (repo / directory).is_dir():
+            findings.append(finding_for(obj, stage="render", target=path, rule="flux-path-missing",
+                                        message=f"spec.path {raw_path!r} does not exist in the repository"))
+            continue
+        directory = "." if directory in ("", ".") else directory
+        files, resource_files, _ = closure(kustomizations, directory) if directory in kustomizations else ((), (), [])
+        if directory not in kustomizations:
+            files = resource_files = tuple(sorted(
+                f"{directory}/{p.relative_to(repo / directory).as_posix()}".lstrip("./")
+                for p in (repo / directory).rglob("*.y*ml")))
+        flux_file = obj.source.file if obj.source else None
+        targets.append(Target(
+            path=path, directory=directory,
+            sources=tuple(dict.fromkeys([*files, *([flux_file] if flux_file else [])])),
+            resource_files=resource_files,
+            flux=FluxSource(kustomization=obj.doc, inputs=inputs, file=flux_file)))
+    return targets, findings
+
+
+def dependency_findings(cluster: Render, flux_objects: list[Resource]) -> list[Finding]:
+    """dependsOn must name Kustomizations that exist, without cycles."""
+    by_key = {(o.namespace, o.name): o for o in flux_objects}
+    edges: dict[tuple, list[tuple]] = {}
+    findings = []
+    for obj in flux_objects:
+        deps = []
+        for dep in (obj.doc.get("spec") or {}).get("dependsOn") or []:
+            key = (dep.get("namespace") or obj.namespace, dep.get("name"))
+            if key not in by_key:
+                findings.append(finding_for(
+                    obj, stage="render", target=cluster.target.path, rule="flux-dependency-missing",
+                    message=f"dependsOn {key[0]}/{key[1]}, which is not a Kustomization in this cluster"))
+            else:
+                deps.append(key)
+        edges[(obj.namespace, obj.name)] = deps
+    state: dict[tuple, int] = {}
+    reported: set[frozenset] = set()
+
+    def visit(node: tuple, stack: list[tuple]) -> None:
+        state[node] = 1
+        for nxt in edges.get(node, []):
+            if state.get(nxt) == 1:
+                cycle = stack[stack.index(nxt):] + [nxt] if nxt in stack else [node, nxt]
+                if frozenset(cycle) not in reported:
+                    reported.add(frozenset(cycle))
+                    findings.append(finding_for(
+                        by_key[nxt], stage="render", target=cluster.target.path, rule="flux-dependency-cycle",
+                        message="dependsOn cycle: " + " -> ".join(name for _, name in cycle)))
+            elif state.get(nxt) is None:
+                visit(nxt, stack + [nxt])
+        state[node] = 2
+
+    for node in sorted(edges, key=str):
+        if state.get(node) is None:
+            visit(node, [node])
+    return findings
+
+
+# ---- the build ------------------------------------------------------------
+
+def _mirror(repo: Path, directory: str, tmp: Path) -> Path:
+    """A tree under tmp where every entry links back to the repository,
+    except the directories on the way to `directory`, which are real so the
+    kustomization file in `directory` can be replaced."""
+    parts = [] if directory == "." else directory.split("/")
+    src, dst = repo, tmp
+    for depth in range(len(parts) + 1):
+        dst.mkdir(exist_ok=True)
+        keep = parts[depth] if depth < len(parts) else None
+        for entry in os.listdir(src):
+            if entry == keep or (keep is None and entry in KUSTOMIZATION_FILES):
+                continue
+            os.symlink(src / entry, dst / entry)
+        if keep is None:
+            break
+        src, dst = src / keep, dst / keep
+    return dst
+
+
+def _edited_kustomization(repo: Path, directory: str, spec: dict) -> dict:
+    existing = next((repo / directory / n for n in KUSTOMIZATION_FILES if (repo / directory / n).is_file()), None)
+    if existing is not None:
+        kus = yaml.load(existing.read_text(encoding="utf-8"), Loader=_Loader) or {}
+    else:  # the controller generates one listing every manifest below the path
+        kus = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+               "resources": _generated_resources(repo / directory)}
+    if spec.get("targetNamespace"):
+        kus["namespace"] = spec["targetNamespace"]
+    if spec.get("namePrefix"):
+        kus["namePrefix"] = spec["namePrefix"]
+    if spec.get("nameSuffix"):
+        kus["nameSuffix"] = spec["nameSuffix"]
+    for patch in spec.get("patches") or []:
+        entry = {"patch": patch.get("patch", "")}
+        if patch.get("target"):
+            entry["target"] = patch["target"]
+        kus.setdefault("patches", []).append(entry)
+    for image in spec.get("images") or []:
+        images = kus.setdefault("images", [])
+        index = next((i for i, e in enumerate(images) if e.get("name") == image.get("name")), None)
+        new = {k: image[k] for k in ("name", "newName", "newTag", "digest") if image.get(k)}
+        if index is None:
+            images.append(new)
+        else:
+            images[index] = new
+    for component in spec.get("components") or []:
+        kus.setdefault("components", []).append(component)
+    return kus
+
+
+def _generated_resources(directory: Path) -> list[str]:
+    found = []
+    for root, dirs, files in os.walk(directory):
+        here = Path(root)
+        for d in sorted(dirs):
+            if any((here / d / n).is_file() for n in KUSTOMIZATION_FILES):
+                found.append(os.path.relpath(here / d, directory))
+                dirs.remove(d)
+        found += [os.path.relpath(here / f, directory) for f in sorted(files) if f.endswith((".yaml", ".yml"))]
+    return sorted(found)
+
+
+def substitute(text: str, variables: dict[str, str], strict: bool = True) -> str:
+    """Flux's post-build substitution (drone/envsubst on ${...} only)."""
+    def replace(match: re.Match) -> str:
+        escaped, name, operator, default = match.groups()
+        if escaped:
+            return match.group(0)[1:]
+        if not _VAR_NAME.match(name):
+            raise InputError(f"invalid variable reference {match.group(0)!r}")
+        value = variables.get(name)
+        if operator in (":=", ":-") and not value:
+            return default or ""
+        if operator in ("=", "-") and value is None:
+            return default or ""
+        if value is None:
+            if strict:
+                raise InputError(f"variable {name!r} is not set and has no default (strict substitution)")
+            return ""
+        return value
+    return _REFERENCE.sub(replace, text)
+
+
+def _variables(source: FluxSource, namespace: str | None) -> dict[str, str]:
+    post = (source.kustomization.get("spec") or {}).get("postBuild") or {}
+    variables: dict[str, str] = {}
+    for ref in post.get("substituteFrom") or []:
+        kind, name = ref.get("kind"), ref.get("name")
+        found = next((d for d in source.inputs if d.get("kind") == kind
+                      and (d.get("metadata") or {}).get("name") == name
+                      and _ns(d, namespace) == namespace), None)
+        if found is None:
+            if ref.get("optional"):
+                continue
+            raise InputError(f"postBuild.substituteFrom {kind}/{name} is not in this cluster's render "
+                             "(mark it optional: true if it is created elsewhere)")
+        data = dict(found.get("data") or {})
+        if kind == "Secret":
+            data = {k: base64.b64decode(v).decode() for k, v in data.items()}
+            data.update(found.get("stringData") or {})
+        for key, value in data.items():
+            variables[key] = str(value).replace("\n", "")
+    for key, value in (post.get("substitute") or {}).items():
+        variables[key] = str(value).replace("\n", "")
+    bad = [k for k in variables if not _VAR_NAME.match(k)]
+    if bad:
+        raise InputError(f"variable name {bad[0]!r} is invalid, must match {_VAR_NAME.pattern}")
+    return variables
+
+
+def _disabled(doc: dict) -> bool:
+    meta = doc.get("metadata") or {}
+    return "disabled" in ((meta.get("labels") or {}).get(DISABLED_ANNOTATION),
+                          (meta.get("annotations") or {}).get(DISABLED_ANNOTATION))
+
+
+def _post_build(doc: dict, source: FluxSource, variables: dict[str, str] | None) -> dict:
+    """Substitution (unless the object opts out), then commonMetadata."""
+    if variables is not None and not _disabled(doc):
+        try:
+            doc = yaml.load(substitute(yaml.safe_dump(doc, sort_keys=False), variables), Loader=_Loader)
+        except InputError as exc:
+            meta = doc.get("metadata") or {}
+            raise InputError(f"{doc.get('kind')}/{meta.get('name')}: {exc.message}") from None
+    common = (source.kustomization.get("spec") or {}).get("commonMetadata") or {}
+    if common:
+        meta = doc.setdefault("metadata", {})
+        if common.get("labels"):
+            meta.setdefault("labels", {}).update(common["labels"])
+        if common.get("annotations"):
+            meta.setdefault("annotations", {}).update(common["annotations"])
+    return doc
+
+
+def build(repo: Path, target: Target, kubectl: str) -> tuple[list[dict] | None, str | None, str | None]:
+    """(objects, kustomize output text, error) of one Flux build."""
+    assert target.flux is not None
+    spec = target.flux.kustomization.get("spec") or {}
+    with tempfile.TemporaryDirectory(prefix="flux-build-") as tmp:
+        leaf = _mirror(repo, target.directory, Path(tmp))
+        (leaf / "kustomization.yaml").write_text(
+            yaml.safe_dump(_edited_kustomization(repo, target.directory, spec), sort_keys=False), encoding="utf-8")
+        proc = subprocess.run([kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(leaf)],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            message = (proc.stderr.strip().splitlines() or ["kustomize failed"])[-1]
+            return None, None, message.replace(tmp + "/", "").removeprefix("Error: ")
+    docs = [d for d in yaml.load_all(proc.stdout, Loader=_Loader) if isinstance(d, dict)]
+    post = spec.get("postBuild")
+    namespace = (target.flux.kustomization.get("metadata") or {}).get("namespace")
+    try:
+        variables = _variables(target.flux, namespace) if post else None
+        docs = [_post_build(d, target.flux, variables) for d in docs]
+    except InputError as exc:
+        return None, None, f"post-build substitution: {exc.message}"
+    return docs, yaml.safe_dump_all(docs, sort_keys=False), None
