@@ -11,10 +11,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import yaml
+
 from scripts import diff, flux, gitrefs
-from scripts.discover import discover
+from scripts.discover import closure, discover
 from scripts.model import Render, Target
 from scripts.render import SourceIndex, render_all
+from scripts.yamlio import _Loader
 
 
 def changed_roots(repo: Path, base: str | None, jobs: int | None = None) -> tuple[list[str], dict[str, Render]]:
@@ -41,29 +44,56 @@ def _touches(target: Target, files: set[str]) -> bool:
     return bool(files & set(target.sources)) or any(f.startswith(target.directory + "/") for f in files)
 
 
-def _declares_flux(repo: Path, target: Target) -> bool:
-    """Only roots whose files mention Flux's API can hold Flux Kustomizations;
-    only those are rendered to find the builds a change touches."""
+def _flux_paths(repo: Path, target: Target) -> list[str] | None:
+    """The spec.path of every Flux Kustomization written in a root's files,
+    read without rendering; None when the root holds no Flux objects.
+    Only roots whose files mention Flux's API are read at all."""
+    paths: list[str] = []
+    declares = False
     for file in target.resource_files:
         try:
-            if flux.FLUX_GROUP in (repo / file).read_text(encoding="utf-8", errors="replace"):
-                return True
+            text = (repo / file).read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-    return False
+        if flux.FLUX_GROUP not in text:
+            continue
+        declares = True
+        try:
+            docs = yaml.load_all(text, Loader=_Loader)
+            for doc in docs:
+                if isinstance(doc, dict) and str(doc.get("apiVersion", "")).startswith(flux.FLUX_GROUP):
+                    path = str((doc.get("spec") or {}).get("path") or "./")
+                    paths.append(os.path.normpath(path.lstrip("/")).replace(os.sep, "/"))
+        except yaml.YAMLError:
+            return [""]  # unreadable here: let the render decide
+    return paths if declares else None
 
 
 def _candidate_renders(repo: Path, found, files: set[str], jobs: int | None) -> dict[str, Render]:
-    """Head renders of the roots and Flux builds whose sources changed."""
+    """Head renders of the roots and Flux builds whose sources changed. A
+    cluster root is rendered only if one of its own files changed or one of
+    its Flux Kustomizations builds a path whose files changed."""
     index = SourceIndex(repo)
     roots = [t for t in found.targets if _touches(t, files)]
-    flux_roots = [t for t in found.targets if _declares_flux(repo, t)]
-    rendered = {r.target.path: r for r in render_all(repo, list({t.path: t for t in roots + flux_roots}.values()),
-                                                     jobs, index)}
+    flux_roots = []
+    for target in found.targets:
+        paths = _flux_paths(repo, target)
+        if paths is None:
+            continue
+        reads = set(target.sources)
+        for path in paths:
+            if path in found.kustomizations:
+                reads |= set(closure(found.kustomizations, path)[0])
+            else:
+                reads.add(path + "/")
+        if files & reads or any(f.startswith(p) for f in files for p in reads if p.endswith("/")) or "" in paths:
+            flux_roots.append(target)
+    chosen = list({t.path: t for t in roots + flux_roots}.values())
+    rendered = {r.target.path: r for r in render_all(repo, chosen, jobs, index)}
     builds = []
     for target in flux_roots:
         render = rendered[target.path]
-        if render.ok:
+        if render.ok and any(flux.is_flux_kustomization(o) for o in render.objects):
             builds += [b for b in flux.expand(repo, render, found.kustomizations)[0] if _touches(b, files)]
     head = {t.path: rendered[t.path] for t in roots}
     head.update({r.target.path: r for r in render_all(repo, builds, jobs, index)})

@@ -99,6 +99,16 @@ def build_parser() -> Parser:
     comment.add_argument("--repository", required=True, metavar="OWNER/NAME")
     comment.add_argument("--pr", required=True, type=_jobs, metavar="NUMBER")
 
+    bench = commands.add_parser(
+        "bench", help="validate a synthetic repository of N copies of this service, with timings",
+        description="Write N renamed copies of this repository's service tree under DIR/services/ and run the "
+                    "full validate on DIR. The last line of output is a JSON object with the counts, the "
+                    "seconds per stage and the peak memory.")
+    bench.add_argument("--services", required=True, type=_jobs, metavar="N")
+    bench.add_argument("--out", required=True, metavar="DIR", help="where to write the tree (must not exist)")
+    bench.add_argument("--report-json", metavar="FILE", help="also write validate's JSON report")
+    bench.add_argument("--jobs", type=_jobs, default=None, metavar="N")
+
     merge = commands.add_parser(
         "report", help="merge validate JSON reports (from --shard jobs) into one",
         description="Merge the JSON reports of several `validate --shard` runs. Exit 1 if any has an error "
@@ -293,7 +303,15 @@ def cmd_pr_comment(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"validate": cmd_validate, "diff": cmd_diff, "canary": cmd_canary, "promote": cmd_promote,
+def cmd_bench(args: argparse.Namespace) -> int:
+    from scripts import bench
+
+    bench.run(args.services, Path(args.out), args.report_json, args.jobs)
+    return EXIT_OK
+
+
+COMMANDS = {"bench": cmd_bench, "validate": cmd_validate, "diff": cmd_diff, "canary": cmd_canary,
+            "promote": cmd_promote,
             "pr-comment": cmd_pr_comment, "report": cmd_report, "schemas": cmd_schemas}
 
 

@@ -238,32 +238,49 @@ def _variables(source: FluxSource, namespace: str | None) -> dict[str, str]:
     return variables
 
 
+try:  # libyaml's emitter, for the rare objects that must be re-serialised
+    _Dumper: type = yaml.CSafeDumper
+except AttributeError:  # pragma: no cover
+    _Dumper = yaml.SafeDumper
+
+
+def split_documents(text: str) -> list[str]:
+    """kustomize's output, one YAML document each (kustomize writes `---`
+    only as a separator line; block scalars are always indented)."""
+    return [doc for doc in re.split(r"(?m)^---[ \t]*\n", text) if doc.strip()]
+
+
 def _disabled(doc: dict) -> bool:
     meta = doc.get("metadata") or {}
     return "disabled" in ((meta.get("labels") or {}).get(DISABLED_ANNOTATION),
                           (meta.get("annotations") or {}).get(DISABLED_ANNOTATION))
 
 
-def _post_build(doc: dict, source: FluxSource, variables: dict[str, str] | None) -> dict:
-    """Substitution (unless the object opts out), then commonMetadata."""
-    if variables is not None and not _disabled(doc):
+def _post_build(document: str, source: FluxSource, variables: dict[str, str] | None) -> str:
+    """One document after substitution (unless it opts out) and
+    commonMetadata. Substitution works on the text, as Flux's does."""
+    common = (source.kustomization.get("spec") or {}).get("commonMetadata") or {}
+    opted_out = DISABLED_ANNOTATION in document and _disabled(yaml.load(document, Loader=_Loader) or {})
+    if variables is not None and not opted_out:
         try:
-            doc = yaml.load(substitute(yaml.safe_dump(doc, sort_keys=False), variables), Loader=_Loader)
+            document = substitute(document, variables)
         except InputError as exc:
+            doc = yaml.load(document, Loader=_Loader) or {}
             meta = doc.get("metadata") or {}
             raise InputError(f"{doc.get('kind')}/{meta.get('name')}: {exc.message}") from None
-    common = (source.kustomization.get("spec") or {}).get("commonMetadata") or {}
     if common:
+        doc = yaml.load(document, Loader=_Loader) or {}
         meta = doc.setdefault("metadata", {})
         if common.get("labels"):
             meta.setdefault("labels", {}).update(common["labels"])
         if common.get("annotations"):
             meta.setdefault("annotations", {}).update(common["annotations"])
-    return doc
+        document = yaml.dump(doc, Dumper=_Dumper, sort_keys=False)
+    return document
 
 
-def build(repo: Path, target: Target, kubectl: str) -> tuple[list[dict] | None, str | None, str | None]:
-    """(objects, kustomize output text, error) of one Flux build."""
+def build(repo: Path, target: Target, kubectl: str) -> tuple[str | None, str | None]:
+    """(the built YAML, or the error) of one Flux build."""
     assert target.flux is not None
     spec = target.flux.kustomization.get("spec") or {}
     with tempfile.TemporaryDirectory(prefix="flux-build-") as tmp:
@@ -274,13 +291,14 @@ def build(repo: Path, target: Target, kubectl: str) -> tuple[list[dict] | None, 
                               capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             message = (proc.stderr.strip().splitlines() or ["kustomize failed"])[-1]
-            return None, None, message.replace(tmp + "/", "").removeprefix("Error: ")
-    docs = [d for d in yaml.load_all(proc.stdout, Loader=_Loader) if isinstance(d, dict)]
+            return None, message.replace(tmp + "/", "").removeprefix("Error: ")
     post = spec.get("postBuild")
+    if not post and not spec.get("commonMetadata"):
+        return proc.stdout, None
     namespace = (target.flux.kustomization.get("metadata") or {}).get("namespace")
     try:
         variables = _variables(target.flux, namespace) if post else None
-        docs = [_post_build(d, target.flux, variables) for d in docs]
+        documents = [_post_build(d, target.flux, variables) for d in split_documents(proc.stdout)]
     except InputError as exc:
-        return None, None, f"post-build substitution: {exc.message}"
-    return docs, yaml.safe_dump_all(docs, sort_keys=False), None
+        return None, f"post-build substitution: {exc.message}"
+    return "---\n".join(d if d.endswith("\n") else d + "\n" for d in documents), None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 STAGES = ("render", "lint", "schema", "security", "policy")
@@ -77,19 +78,41 @@ class FluxSource:
     file: str | None = None  # where the Flux object is written
 
 
-@dataclass
 class Render:
-    """A target's render: its objects, or the error that stopped it."""
+    """A target's render: its objects, or the error that stopped it.
 
-    target: Target
-    objects: list[Resource] = field(default_factory=list)
-    text: str | None = None  # kustomize's output, as it came
-    error: str | None = None
-    error_source: SourceRef | None = None
+    Objects are parsed from kustomize's output on first use, not when the
+    render is made: checkov reads the text, and parsing can then happen
+    while checkov runs instead of while kustomize still needs the cores.
+    """
+
+    def __init__(self, target: Target, objects: list[Resource] | None = None, text: str | None = None,
+                 error: str | None = None, error_source: SourceRef | None = None,
+                 parse: Callable[[], list[Resource]] | None = None):
+        self.target = target
+        self.text = text  # kustomize's output, as it came
+        self.error = error
+        self.error_source = error_source
+        self._objects = objects
+        self._parse = parse
+
+    @property
+    def objects(self) -> list[Resource]:
+        if self._objects is None:
+            self._objects = self._parse() if self._parse else []
+            self._parse = None
+        return self._objects
+
+    @objects.setter
+    def objects(self, value: list[Resource]) -> None:
+        self._objects = value
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def __repr__(self) -> str:
+        return f"Render({self.target.path!r}, ok={self.ok})"
 
 
 @dataclass

@@ -74,9 +74,12 @@ def run(context: PolicyContext, suite: Path = SUITE) -> list[Finding]:
     if not renders:
         return []
     provider = RenderProvider(PolicyContext(context.repo, renders, context.kubernetes_version, context.config))
-    args = [str(suite), "-q", "-p", "no:cacheprovider", "-o", "addopts=", "-p", "no:cloudcoil", "--no-header",
-            "-p", "no:xdist", "-W", "ignore::pytest.PytestAssertRewriteWarning",
-            "--rootdir", str(suite.parent.parent)]
+    # Plugins that cost per test and give nothing here (capture, logging,
+    # warnings, terminal output) are off: the suite runs thousands of items.
+    args = [str(suite), "-o", "addopts=", "-s", "--rootdir", str(suite.parent.parent),
+            *(arg for plugin in ("cacheprovider", "cloudcoil", "xdist", "logging", "warnings", "faulthandler",
+                                 "terminal", "junitxml", "pastebin", "doctest")
+              for arg in ("-p", f"no:{plugin}"))]
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
         code = pytest.main(args, plugins=[provider])

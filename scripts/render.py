@@ -79,11 +79,19 @@ class SourceIndex:
 _FILE_IN_ERROR = re.compile(r"(?:[Ff]ile:? |in |path |')(/[^\s':]+\.ya?ml)")
 
 
+_MISSING_RESOURCE = re.compile(r"accumulating resources from '([^']+)'.*no such file or directory")
+
+
 def _clean_error(stderr: str, repo: Path) -> str:
+    """kustomize's error, shortened to what a person needs: the innermost
+    cause, with repository paths made relative."""
     lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
     message = lines[-1] if lines else "kustomize failed without a message"
-    message = re.sub(r"^[Ee]rror: ", "", message)
-    return message.replace(str(repo) + os.sep, "")
+    message = re.sub(r"^[Ee]rror: ", "", message).replace(str(repo) + os.sep, "")
+    missing = _MISSING_RESOURCE.search(message)
+    if missing:
+        return f"resource {missing.group(1)!r} does not exist (listed in a kustomization's resources)"
+    return message if len(message) <= 400 else message[:397] + "..."
 
 
 def _pinpoint(repo: Path, target: Target, stderr: str) -> tuple[str | None, SourceRef | None]:
@@ -119,14 +127,28 @@ def _objects(target: Target, docs: list, index: SourceIndex) -> list[Resource]:
     return objects
 
 
+def _lazy(target: Target, text: str, index: SourceIndex) -> Render:
+    """A render whose objects are parsed from `text` when first needed."""
+    render = Render(target=target, text=text)
+
+    def parse() -> list[Resource]:
+        try:
+            return _objects(target, load_all_text(text, target.path), index)
+        except InputError as exc:  # kustomize emitted something unparsable: report, do not crash
+            render.error = f"kustomize output is not YAML: {exc.message}"
+            return []
+    render._parse = parse
+    return render
+
+
 def render_flux_build(repo: Path, target: Target, index: SourceIndex, kubectl: str) -> Render:
     from scripts import flux
 
-    docs, text, error = flux.build(repo, target, kubectl)
+    text, error = flux.build(repo, target, kubectl)
     if error is not None:
         file = target.flux.file if target.flux else None
         return Render(target=target, error=error, error_source=SourceRef(file) if file else None)
-    return Render(target=target, objects=_objects(target, docs or [], index), text=text)
+    return _lazy(target, text or "", index)
 
 
 def render_target(repo: Path, target: Target, index: SourceIndex, kubectl: str) -> Render:
@@ -142,11 +164,7 @@ def render_target(repo: Path, target: Target, index: SourceIndex, kubectl: str) 
             kfile = next((f for f in target.sources if f.startswith(target.directory + "/")), None)
             source = SourceRef(kfile) if kfile else None
         return Render(target=target, error=message or _clean_error(proc.stderr, repo), error_source=source)
-    try:
-        docs = load_all_text(proc.stdout, target.path)
-    except InputError as exc:  # kustomize emitted something unparsable: report, do not crash
-        return Render(target=target, error=f"kustomize output is not YAML: {exc.message}")
-    return Render(target=target, objects=_objects(target, docs, index), text=proc.stdout)
+    return _lazy(target, proc.stdout, index)
 
 
 def render_all(repo: Path, targets: list[Target], jobs: int | None = None,
@@ -173,7 +191,9 @@ def render_with_flux(repo: Path, targets: list[Target], kustomizations: dict, jo
     builds: list[Target] = []
     findings: list[Finding] = []
     for render in renders:
-        if render.ok and any(flux.is_flux_kustomization(o) for o in render.objects):
+        # Parse only renders that can hold Flux objects; the rest stay text for now.
+        if render.ok and flux.FLUX_GROUP in (render.text or "") \
+                and any(flux.is_flux_kustomization(o) for o in render.objects):
             more, found = flux.expand(repo, render, kustomizations)
             builds += more
             findings += found

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import yaml
@@ -56,41 +57,83 @@ def _parse_resource(resource: str) -> tuple[str, str | None, str]:
     return kind, namespace or None, name
 
 
-def run(repo: Path, renders: list[Render]) -> list[Finding]:
-    renders = [r for r in renders if r.ok and r.objects]
-    if not renders:
-        return []
-    skips = load_skips(repo)
-    with tempfile.TemporaryDirectory(prefix="checkov-") as tmp:
-        files: dict[str, Render] = {}
-        for number, render in enumerate(renders):
+class CheckovRun:
+    """checkov started in the background over every render, so lint, schema
+    and policy run on the other core while it works; `findings()` waits."""
+
+    def __init__(self, repo: Path, renders: list[Render]):
+        self.renders = [r for r in renders if r.ok and (r.text or r._objects)]
+        self.files: dict[str, Render] = {}
+        self.proc: subprocess.Popen | None = None
+        self.started = time.perf_counter()
+        self.seconds = 0.0
+        if not self.renders:
+            return
+        skips = load_skips(repo)
+        self.tmp = tempfile.TemporaryDirectory(prefix="checkov-")
+        for number, render in enumerate(self.renders):
             name = f"target-{number:05d}.yaml"
             text = render.text if render.text is not None else \
                 yaml.safe_dump_all([o.doc for o in render.objects], sort_keys=False)
-            Path(tmp, name).write_text(text, encoding="utf-8")
-            files["/" + name] = render
-        command = [checkov_binary(), "-d", tmp, "--framework", "kubernetes", "-o", "json",
+            Path(self.tmp.name, name).write_text(text, encoding="utf-8")
+            self.files["/" + name] = render
+        command = [checkov_binary(), "-d", self.tmp.name, "--framework", "kubernetes", "-o", "json",
                    "--quiet", "--compact", "--skip-download"]
         if skips:
             command += ["--skip-check", ",".join(sorted(skips))]
         env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false")
-        proc = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+        # Files, not pipes: checkov's JSON for hundreds of renders would fill a
+        # pipe while we are busy with the other stages. Closed in findings()/stop().
+        self.stdout = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
+        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
+        self.proc = subprocess.Popen(command, stdout=self.stdout, stderr=self.stderr, text=True, env=env)
+
+    def stop(self) -> None:
+        """End checkov early (the run failed elsewhere)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc is not None:
+            self.stdout.close()
+            self.stderr.close()
+            self.tmp.cleanup()
+            self.proc = None
+
+    def findings(self) -> list[Finding]:
+        if self.proc is None:
+            return []
+        try:
+            code = self.proc.wait()
+            self.seconds = time.perf_counter() - self.started
+            self.stdout.seek(0)
+            self.stderr.seek(0)
+            output, errors = self.stdout.read(), self.stderr.read()
+        finally:
+            self.stdout.close()
+            self.stderr.close()
+            self.tmp.cleanup()
+        return _findings(output, errors, code, self.files)
+
+
+def _findings(output: str, errors: str, code: int, files: dict[str, Render]) -> list[Finding]:
     try:
-        reports = json.loads(proc.stdout)
+        reports = json.loads(output)
     except json.JSONDecodeError:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()
+        tail = (errors or output).strip().splitlines()
         return [Finding(stage="security", target=".", rule="checkov-failed", severity="error",
                         message="checkov did not produce a report: "
-                        + (tail[-1] if tail else f"exit {proc.returncode}"))]
+                        + (tail[-1] if tail else f"exit {code}"))]
     if isinstance(reports, dict):
         reports = [reports]
     findings: list[Finding] = []
-    indexes = {path: _objects_by_key(render) for path, render in files.items()}
+    indexes: dict[str, dict] = {}
     for report in reports:
         for check in (report.get("results") or {}).get("failed_checks", []):
             render = files.get(check.get("file_path"))
             if render is None:
                 continue
+            if check["file_path"] not in indexes:
+                indexes[check["file_path"]] = _objects_by_key(render)
             kind, namespace, name = _parse_resource(str(check.get("resource", "")))
             obj = indexes[check["file_path"]].get((kind, name))
             message = f"{check.get('check_name')} ({check.get('check_id')})"
@@ -105,3 +148,8 @@ def run(repo: Path, renders: list[Render]) -> list[Finding]:
                                         severity="error", message=message, kind=kind or None,
                                         name=name or None, namespace=namespace))
     return findings
+
+
+def run(repo: Path, renders: list[Render]) -> list[Finding]:
+    """checkov over every render, waiting for it."""
+    return CheckovRun(repo, renders).findings()

@@ -102,6 +102,31 @@ def run(options: Options) -> Report:
     findings += render_findings(renders)
     timings["render"] = time.perf_counter() - t0
 
+    # checkov is the slowest stage and runs in its own process: start it now,
+    # do lint, schema and policy meanwhile, and collect it last. Its findings
+    # are still reported as the security stage, in stage order.
+    checkov = security.CheckovRun(repo, renders) if "security" in options.stages else None
+    try:
+        stage_findings = _own_stages(options, repo, renders, version, timings, progress)
+    except BaseException:
+        if checkov is not None:
+            checkov.stop()
+        raise
+    if checkov is not None:
+        progress("security: waiting for checkov")
+        stage_findings["security"] = checkov.findings()
+        timings["security"] = checkov.seconds
+    for stage in STAGES[1:]:
+        findings += stage_findings[stage]
+    progress.done()
+    timings["total"] = time.perf_counter() - started
+    return Report(kubernetes_version=version, renders=renders, findings=findings, timings=timings)
+
+
+def _own_stages(options: Options, repo: Path, renders: list[Render], version: str, timings: dict[str, float],
+                progress: Progress) -> dict[str, list[Finding]]:
+    """lint, schema and policy: this project's own stages."""
+    stage_findings: dict[str, list[Finding]] = {stage: [] for stage in STAGES}
     if "lint" in options.stages:
         progress("lint: yamllint and workflow checks")
         t0 = time.perf_counter()
@@ -109,24 +134,17 @@ def run(options: Options) -> Report:
         if options.targets or options.only is not None or options.shard:
             files = sorted({f for r in renders for f in r.target.sources if f.endswith((".yaml", ".yml"))})
         whole_repo = files is None or (options.shard is not None and options.shard[0] == 1)
-        findings += lint.run(repo, [r.target for r in renders], files=files, workflows=whole_repo)
+        stage_findings["lint"] = lint.run(repo, [r.target for r in renders], files=files, workflows=whole_repo)
         timings["lint"] = time.perf_counter() - t0
     if "schema" in options.stages:
         progress("schema: validating objects")
         t0 = time.perf_counter()
-        findings += schema.run(repo, renders, version)
+        stage_findings["schema"] = schema.run(repo, renders, version)
         timings["schema"] = time.perf_counter() - t0
-    if "security" in options.stages:
-        progress("security: checkov over all renders")
-        t0 = time.perf_counter()
-        findings += security.run(repo, renders)
-        timings["security"] = time.perf_counter() - t0
     if "policy" in options.stages:
         progress("policy: tests/policy")
         t0 = time.perf_counter()
         context = policy.PolicyContext(repo, renders, version, PolicyConfig.load(repo))
-        findings += policy.run(context)
+        stage_findings["policy"] = policy.run(context)
         timings["policy"] = time.perf_counter() - t0
-    progress.done()
-    timings["total"] = time.perf_counter() - started
-    return Report(kubernetes_version=version, renders=renders, findings=findings, timings=timings)
+    return stage_findings

@@ -63,6 +63,10 @@ def check_alerts_have_severity_and_docs(render: Render) -> list[Violation]:
     return out
 
 
+def _digest(groups: list) -> str:
+    return hashlib.sha256(json.dumps(groups, sort_keys=True).encode()).hexdigest()
+
+
 def promtool_check(renders: list[Render]) -> dict[str, str]:
     """`promtool check rules` once over every distinct PrometheusRule of the
     run; returns content hash -> error text (absent when it passed)."""
@@ -73,11 +77,11 @@ def promtool_check(renders: list[Render]) -> dict[str, str]:
     with tempfile.TemporaryDirectory(prefix="promtool-") as tmp:
         for render in renders:
             for obj in _rule_objects(render):
-                text = yaml.safe_dump({"groups": (obj.doc.get("spec") or {}).get("groups") or []})
-                digest = hashlib.sha256(text.encode()).hexdigest()
+                groups = (obj.doc.get("spec") or {}).get("groups") or []
+                digest = _digest(groups)
                 if digest not in files:
                     path = Path(tmp, f"{digest}.yaml")
-                    path.write_text(text)
+                    path.write_text(yaml.safe_dump({"groups": groups}))
                     files[digest] = str(path)
         if not files:
             return {}
@@ -106,8 +110,7 @@ def promtool_failures(policy) -> dict[str, str]:
 def check_promtool_rules(render: Render, failures: dict[str, str]) -> list[Violation]:
     out = []
     for obj in _rule_objects(render):
-        text = yaml.safe_dump({"groups": (obj.doc.get("spec") or {}).get("groups") or []})
-        error = failures.get(hashlib.sha256(text.encode()).hexdigest())
+        error = failures.get(_digest((obj.doc.get("spec") or {}).get("groups") or []))
         if error:
             out.append(Violation(obj, f"promtool check rules: {error}", "fix the rule promtool names"))
     return out

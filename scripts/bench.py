@@ -1,0 +1,113 @@
+"""`bench`: a synthetic platform repository of N copies of this service,
+validated in full, with stage timings and peak memory.
+
+Each copy lives in services/svc-NNN/ with every overlay, component and
+cluster entry, renamed (service, namespaces, images, Flux paths) so no two
+copies collide. The repository's config/ and schemas/ are copied to the
+top, so the copies are validated exactly as this repository is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from scripts.errors import UsageError
+
+SERVICE_DIRS = ("base", "istio", "monitoring", "overlays", "clusters")
+SHARED = ("config", "schemas", ".yamllint.yaml")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def rename(text: str, number: int) -> str:
+    tag = f"svc-{number:03d}"
+    return (text.replace("ai-inference-service", f"{tag}-service")
+                .replace("ai-inference-", f"{tag}-")
+                .replace("path: ./overlays/", f"path: ./services/{tag}/overlays/"))
+
+
+def write_tree(out: Path, services: int, source: Path = REPO) -> None:
+    if out.exists():
+        raise UsageError(f"--out {out}: already exists (bench writes a new tree)")
+    out.mkdir(parents=True)
+    for entry in SHARED:
+        src = source / entry
+        if src.is_dir():
+            shutil.copytree(src, out / entry)
+        elif src.is_file():
+            shutil.copy2(src, out / entry)
+    files = [p for d in SERVICE_DIRS for p in sorted((source / d).rglob("*")) if p.is_file()]
+    texts = {p.relative_to(source): p.read_text(encoding="utf-8") for p in files}
+    for number in range(1, services + 1):
+        root = out / "services" / f"svc-{number:03d}"
+        for rel, text in texts.items():
+            target = root / rename(rel.as_posix(), number)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(rename(text, number), encoding="utf-8")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process or of any one child (kustomize,
+    checkov), whichever is larger."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(max(own, children) / 1024, 1)  # ru_maxrss is in KiB on Linux
+
+
+def render_floor(repo: Path, directories: list[str], jobs: int) -> float:
+    """Seconds to run kustomize on every root with nothing else: the floor."""
+    from scripts.render import kubectl_binary
+
+    kubectl = kubectl_binary()
+
+    def one(directory: str) -> None:
+        subprocess.run([kubectl, "kustomize", str(repo / directory)], capture_output=True, check=False)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(one, directories))
+    return time.perf_counter() - started
+
+
+def run(services: int, out: Path, report_json: str | None, jobs: int | None = None) -> dict:
+    from scripts import report
+    from scripts.discover import discover
+    from scripts.validate import Options
+    from scripts.validate import run as validate
+
+    if services < 1:
+        raise UsageError("--services must be at least 1")
+    write_tree(out, services)
+    result = validate(Options(repo=out, jobs=jobs, progress=True))
+    if report_json:
+        report.write_json(report_json, result)
+    timings = {stage: round(value, 3) for stage, value in result.timings.items()}
+    summary = {
+        "services": services,
+        "targets": len(result.renders),
+        "objects": sum(len(r.objects) for r in result.renders),
+        "seconds": timings,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    # The floor: other people's programs alone. kustomize on every root
+    # (the Flux builds too, which are kustomize runs), and checkov, whose
+    # run is the security stage.
+    roots = [t.directory for t in discover(out).targets]
+    roots += [r.target.directory for r in result.renders if "#" in r.target.path]
+    floor_render = render_floor(out, roots, jobs or os.cpu_count() or 1)
+    floor = floor_render + timings["security"]
+    ours = timings["total"] - floor
+    schema_rate = summary["objects"] / timings["schema"] if timings["schema"] else float("inf")
+    print(f"ok={result.ok} findings={len(result.findings)}")
+    print(f"floor: kustomize {floor_render:.2f}s + checkov {timings['security']:.2f}s = {floor:.2f}s; "
+          f"ours (discovery, parsing, lint, schema, policy, reports): {ours:.2f}s = {100 * ours / floor:.1f}% "
+          f"of the floor")
+    print(f"schema: {schema_rate:,.0f} objects/s")
+    print(json.dumps(summary))
+    return summary
