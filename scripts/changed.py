@@ -14,13 +14,14 @@ from pathlib import Path
 import yaml
 
 from scripts import diff, flux, gitrefs
-from scripts.discover import closure, discover
+from scripts.discover import Discovery, closure, discover
 from scripts.model import Render, Target
 from scripts.render import SourceIndex, render_all
 from scripts.yamlio import _Loader
 
 
-def changed_roots(repo: Path, base: str | None, jobs: int | None = None) -> tuple[list[str], dict[str, Render]]:
+def changed_roots(repo: Path, base: str | None, jobs: int | None = None, found: Discovery | None = None
+                  ) -> tuple[list[str], dict[str, Render]]:
     """(paths of roots whose render changed, their head renders)."""
     repo = repo.resolve()
     top = gitrefs.toplevel(repo)
@@ -28,11 +29,14 @@ def changed_roots(repo: Path, base: str | None, jobs: int | None = None) -> tupl
     prefix = os.path.relpath(repo, top).replace(os.sep, "/")
     prefix = "" if prefix == "." else prefix + "/"
     files = {f[len(prefix):] for f in gitrefs.changed_files(top, base) if f.startswith(prefix)}
-    found = discover(repo)
+    found = found or discover(repo)
     head = _candidate_renders(repo, found, files, jobs)
     if not head:
         return [], {}
-    with gitrefs.tree_at(top, base) as old_top:
+    # Only what the candidates read is exported from the base, not the tree.
+    wanted = {prefix + f for r in head.values() for f in (*r.target.sources, r.target.directory + "/")}
+    wanted |= {prefix + r.target.path.split("#")[0] + "/" for r in head.values()}
+    with gitrefs.tree_at(top, base, sorted(w.rstrip("/") for w in wanted)) as old_top:
         old_root = old_top / prefix if prefix else old_top
         old = diff.render_tree(old_root, only=set(head), jobs=jobs)
     changed = [path for path in sorted(head)

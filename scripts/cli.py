@@ -108,6 +108,8 @@ def build_parser() -> Parser:
     bench.add_argument("--out", required=True, metavar="DIR", help="where to write the tree (must not exist)")
     bench.add_argument("--report-json", metavar="FILE", help="also write validate's JSON report")
     bench.add_argument("--jobs", type=_jobs, default=None, metavar="N")
+    bench.add_argument("--skip-changed", action="store_true",
+                       help="do not measure `validate --changed` (it commits DIR to a new git repository)")
 
     merge = commands.add_parser(
         "report", help="merge validate JSON reports (from --shard jobs) into one",
@@ -136,13 +138,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     if args.base and not args.changed:
         raise UsageError("--base goes with --changed")
-    only, prerendered = None, {}
+    only, prerendered, found = None, {}, None
     if args.changed:
         from scripts.changed import changed_roots
+        from scripts.discover import discover
 
-        only, prerendered = changed_roots(Path(args.repo), args.base, args.jobs)
+        found = discover(Path(args.repo))
+        only, prerendered = changed_roots(Path(args.repo), args.base, args.jobs, found)
     options = Options(
-        only=only, prerendered=prerendered, repo=Path(args.repo), targets=args.target,
+        only=only, prerendered=prerendered, discovery=found, repo=Path(args.repo), targets=args.target,
         stages=list(args.stage or STAGES),
         kubernetes_version=args.kubernetes_version, jobs=args.jobs,
         shard=parse_shard(args.shard) if args.shard else None, progress=True)
@@ -306,7 +310,7 @@ def cmd_pr_comment(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from scripts import bench
 
-    bench.run(args.services, Path(args.out), args.report_json, args.jobs)
+    bench.run(args.services, Path(args.out), args.report_json, args.jobs, with_changed=not args.skip_changed)
     return EXIT_OK
 
 

@@ -52,14 +52,24 @@ def default_base(repo: Path) -> str:
 
 
 @contextlib.contextmanager
-def tree_at(repo: Path, ref: str | None) -> Iterator[Path]:
+def tree_at(repo: Path, ref: str | None, paths: list[str] | None = None) -> Iterator[Path]:
     """The repository's tree at `ref` in a temporary directory (or the
-    working tree itself when ref is None)."""
+    working tree itself when ref is None); only `paths` (files or
+    directories, those that exist at ref) when given."""
     if ref is WORKTREE:
         yield repo
         return
     commit = resolve(repo, ref)
-    archive = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", commit],
+    pathspec: list[str] = []
+    if paths is not None:
+        wanted = sorted(set(paths))
+        listed = git(repo, "ls-tree", "-r", "--name-only", commit, "--", *wanted).splitlines() if wanted else []
+        if not listed:
+            with tempfile.TemporaryDirectory(prefix="ref-") as empty:
+                yield Path(empty)
+            return
+        pathspec = ["--", *listed]
+    archive = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", commit, *pathspec],
                              capture_output=True, check=False)
     if archive.returncode != 0:
         raise UsageError(f"git archive {ref}: {archive.stderr.decode(errors='replace').strip()}")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scripts import lint, policy, schema, security
-from scripts.discover import discover, select
+from scripts.discover import Discovery, discover, select
 from scripts.errors import UsageError
 from scripts.model import STAGES, Finding, Render, Report, SourceRef, Target
 from scripts.policy_support import PolicyConfig
@@ -25,6 +25,7 @@ class Options:
     shard: tuple[int, int] | None = None  # (index from 1, count)
     only: list[str] | None = None  # target paths chosen by --changed
     prerendered: dict[str, Render] = field(default_factory=dict)  # renders --changed already made
+    discovery: Discovery | None = None  # when the caller has discovered the tree already
     progress: bool = False
 
 
@@ -85,7 +86,7 @@ def run(options: Options) -> Report:
 
     progress("discovering roots")
     t0 = time.perf_counter()
-    found = discover(repo)
+    found = options.discovery or discover(repo)
     targets = select(found.targets, repo, options.targets)
     if options.shard:
         targets = shard(targets, *options.shard)
