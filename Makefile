@@ -3,6 +3,8 @@
 #   make test       the tool's unit tests and the policy suite
 # Both create .venv/ from the pinned requirements first, if needed.
 
+SHELL  := bash
+.SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -48,12 +50,14 @@ schemas: $(STAMP)
 # kubeconfig (the e2e workflow's kind cluster). Namespaces are created for
 # real first: a dry-run namespace cannot hold dry-run objects.
 e2e: $(STAMP)
-	@set -e; for root in overlays/* clusters/*; do \
+	@for root in overlays/*; do \
+	  $(VENV)/bin/kubectl kustomize "$$root" | \
+	    $(VENV)/bin/kubectl apply --server-side -l pod-security.kubernetes.io/enforce -f -; \
+	done; \
+	for root in overlays/* clusters/*; do \
 	  echo "== $$root"; \
-	  $(VENV)/bin/kubectl kustomize "$$root" > .e2e-render.yaml; \
-	  $(VENV)/bin/kubectl apply --server-side -l pod-security.kubernetes.io/enforce -f .e2e-render.yaml; \
-	  $(VENV)/bin/kubectl apply --server-side --dry-run=server -f .e2e-render.yaml; \
-	done; rm -f .e2e-render.yaml
+	  $(VENV)/bin/kubectl kustomize "$$root" | $(VENV)/bin/kubectl apply --server-side --dry-run=server -f -; \
+	done
 
 clean:
 	rm -rf $(VENV) $(REPORTS) .pytest_cache .ruff_cache

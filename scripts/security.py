@@ -1,9 +1,14 @@
 """The security stage: one checkov run (kubernetes framework) over every
 render, with results mapped back to target, kind and name.
 
-checkov costs seconds just to start, so it never runs per target: each
-render is written to its own file in one temporary directory, and the
-file a result names tells which target it belongs to.
+checkov costs seconds just to start, so it never runs per target: one
+process gets every render. Each render is written to a directory of its
+own and passed with its own `-d`, because checkov builds one graph per
+directory and connects every object of it to every other by labels: with
+all renders in one directory that graph grows with the square of the
+objects (minutes and gigabytes at a few hundred roots) and links objects
+of different clusters that never meet. The file name a result carries
+tells which target it belongs to.
 """
 
 from __future__ import annotations
@@ -71,13 +76,17 @@ class CheckovRun:
             return
         skips = load_skips(repo)
         self.tmp = tempfile.TemporaryDirectory(prefix="checkov-")
+        directories = []
         for number, render in enumerate(self.renders):
-            name = f"target-{number:05d}.yaml"
+            name = f"target-{number:05d}"
             text = render.text if render.text is not None else \
                 yaml.safe_dump_all([o.doc for o in render.objects], sort_keys=False)
-            Path(self.tmp.name, name).write_text(text, encoding="utf-8")
-            self.files["/" + name] = render
-        command = [checkov_binary(), "-d", self.tmp.name, "--framework", "kubernetes", "-o", "json",
+            directory = Path(self.tmp.name, name)
+            directory.mkdir()
+            (directory / f"{name}.yaml").write_text(text, encoding="utf-8")
+            self.files[f"/{name}.yaml"] = render
+            directories += ["-d", str(directory)]
+        command = [checkov_binary(), *directories, "--framework", "kubernetes", "-o", "json",
                    "--quiet", "--compact", "--skip-download"]
         if skips:
             command += ["--skip-check", ",".join(sorted(skips))]
@@ -115,16 +124,30 @@ class CheckovRun:
         return _findings(output, errors, code, self.files)
 
 
+def _json_documents(output: str) -> list:
+    """checkov prints one JSON document per `-d` directory, one after another."""
+    decoder = json.JSONDecoder()
+    documents, position = [], 0
+    while True:
+        while position < len(output) and output[position].isspace():
+            position += 1
+        if position >= len(output):
+            return documents
+        document, position = decoder.raw_decode(output, position)
+        documents.append(document)
+
+
 def _findings(output: str, errors: str, code: int, files: dict[str, Render]) -> list[Finding]:
     try:
-        reports = json.loads(output)
+        documents = _json_documents(output)
     except json.JSONDecodeError:
+        documents = []
+    if not documents:
         tail = (errors or output).strip().splitlines()
         return [Finding(stage="security", target=".", rule="checkov-failed", severity="error",
                         message="checkov did not produce a report: "
                         + (tail[-1] if tail else f"exit {code}"))]
-    if isinstance(reports, dict):
-        reports = [reports]
+    reports = [r for d in documents for r in (d if isinstance(d, list) else [d]) if isinstance(r, dict)]
     findings: list[Finding] = []
     indexes: dict[str, dict] = {}
     for report in reports:

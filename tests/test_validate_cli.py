@@ -207,3 +207,19 @@ def test_report_merges_shards(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "scripts", "report", str(bad)], cwd=REPO, env=env,
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "bad.json:1: not JSON" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_checkov_output_per_directory_is_read_in_full():
+    from scripts import security
+
+    text = '{"check_type": "kubernetes", "results": {"failed_checks": []}}\n[{"check_type": "kubernetes"}]\n'
+    assert len(security._json_documents(text)) == 2
+
+
+def test_checkov_that_fails_to_run_is_a_finding(monkeypatch, render_of):
+    from scripts import security
+
+    monkeypatch.setattr(security, "checkov_binary", lambda: "false")
+    findings = security.run(REPO, [render_of("overlays/dev")])
+    assert [(f.rule, f.severity) for f in findings] == [("checkov-failed", "error")]
+    assert "checkov did not produce a report" in findings[0].message

@@ -1,0 +1,56 @@
+"""The benchmark's tree and its output contract (timings themselves are
+measured by `python -m scripts bench`, never asserted here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from scripts import bench
+from scripts.discover import discover
+from scripts.errors import UsageError
+from tests.conftest import REPO
+
+
+def test_copies_are_renamed_apart(tmp_path):
+    out = tmp_path / "tree"
+    bench.write_tree(out, 2)
+    found = discover(out)
+    paths = [t.path for t in found.targets]
+    assert "services/svc-001/overlays/prod" in paths and "services/svc-002/clusters/prod" in paths
+    assert len(paths) == 14 and found.findings == []
+    for file in (out / "services").rglob("*"):
+        if file.is_file():
+            assert "ai-inference-" not in file.read_text(), file  # every name renamed
+    flux = (out / "services/svc-002/clusters/prod/svc-002-prod.yaml").read_text()
+    assert "path: ./services/svc-002/overlays/prod" in flux
+    assert (out / "config/policy.yaml").is_file() and (out / "schemas/generated").is_dir()
+
+
+def test_out_must_not_exist(tmp_path):
+    with pytest.raises(UsageError, match="already exists"):
+        bench.write_tree(tmp_path, 1)
+
+
+def test_bench_prints_the_contract_as_its_last_line(tmp_path):
+    out = tmp_path / "tree"
+    proc = subprocess.run([sys.executable, "-m", "scripts", "bench", "--services", "1", "--out", str(out),
+                           "--skip-changed", "--report-json", str(tmp_path / "r.json")], cwd=REPO,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(result) == {"services", "targets", "objects", "seconds", "peak_rss_mb"}
+    assert result["services"] == 1 and result["targets"] == 11 and result["objects"] > 150
+    assert set(result["seconds"]) == {"render", "lint", "schema", "security", "policy", "total"}
+    assert result["peak_rss_mb"] > 0
+    assert json.loads((tmp_path / "r.json").read_text())["ok"] is True
+
+
+def test_bench_refuses_an_existing_directory(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "scripts", "bench", "--services", "1", "--out", str(tmp_path)],
+                          cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True)
+    assert proc.returncode == 2 and "already exists" in proc.stderr
