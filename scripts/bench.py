@@ -32,16 +32,21 @@ def rename(text: str, number: int) -> str:
                 .replace("path: ./overlays/", f"path: ./services/{tag}/overlays/"))
 
 
-def write_tree(out: Path, services: int, source: Path = REPO) -> None:
-    if out.exists():
-        raise UsageError(f"--out {out}: already exists (bench writes a new tree)")
-    out.mkdir(parents=True)
-    for entry in SHARED:
+def copy_entries(source: Path, out: Path, entries: tuple[str, ...]) -> None:
+    """Copy top-level files and directories of a tree, those that exist."""
+    for entry in entries:
         src = source / entry
         if src.is_dir():
             shutil.copytree(src, out / entry)
         elif src.is_file():
             shutil.copy2(src, out / entry)
+
+
+def write_tree(out: Path, services: int, source: Path = REPO) -> None:
+    if out.exists():
+        raise UsageError(f"--out {out}: already exists (bench writes a new tree)")
+    out.mkdir(parents=True)
+    copy_entries(source, out, SHARED)
     files = [p for d in SERVICE_DIRS for p in sorted((source / d).rglob("*")) if p.is_file()]
     texts = {p.relative_to(source): p.read_text(encoding="utf-8") for p in files}
     for number in range(1, services + 1):

@@ -39,8 +39,9 @@ def build_parser() -> Parser:
 
     validate = commands.add_parser(
         "validate", help="render every root and lint, schema-check, security-scan and policy-check it",
-        description="Render every root kustomization (each overlay and clusters/* entry) and run the stages "
-                    "on each render. Exit 0: no error findings; 1: at least one; 2: usage error.")
+        description="Render every root kustomization (each overlay and clusters/* entry) and every Flux "
+                    "Kustomization those declare (as clusters/<env>#<name>), and run the stages on each render. "
+                    "Exit 0: no error findings; 1: at least one; 2: usage error.")
     validate.add_argument("--target", action="append", default=[], metavar="PATH",
                           help="only the roots at or under PATH (repeatable)")
     validate.add_argument("--stage", action="append", choices=STAGES, metavar="STAGE",

@@ -4,11 +4,11 @@ copies of the tree to break on purpose."""
 from __future__ import annotations
 
 import copy
-import shutil
 from pathlib import Path
 
 import pytest
 
+from scripts.bench import copy_entries
 from scripts.discover import discover
 from scripts.model import Render, Resource, Target
 from scripts.render import render_with_flux
@@ -38,12 +38,7 @@ def tree(tmp_path: Path) -> Path:
     """A copy of the GitOps tree in a temp dir (no .github, no scripts)."""
     root = tmp_path / "repo"
     root.mkdir()
-    for entry in TREE_ENTRIES:
-        source = REPO / entry
-        if source.is_dir():
-            shutil.copytree(source, root / entry)
-        elif source.is_file():
-            shutil.copy2(source, root / entry)
+    copy_entries(REPO, root, TREE_ENTRIES)
     return root
 
 

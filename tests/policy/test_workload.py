@@ -153,12 +153,16 @@ def check_image_registry_allowed(render: Render, config: PolicyConfig) -> list[V
             if not any(str(c.get("image") or "").startswith(r) for r in config.registries)]
 
 
+def _requests_and_limits(container: dict) -> tuple[dict, dict]:
+    resources = container.get("resources") or {}
+    return resources.get("requests") or {}, resources.get("limits") or {}
+
+
 def check_resources_set(render: Render) -> list[Violation]:
     out = []
     for obj, pod in workloads(render):
         for label, c in containers(pod):
-            resources = c.get("resources") or {}
-            requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+            requests, limits = _requests_and_limits(c)
             missing = [f"requests.{r}" for r in ("cpu", "memory") if r not in requests]
             if "memory" not in limits:
                 missing.append("limits.memory")
@@ -172,8 +176,7 @@ def check_requests_within_limits(render: Render) -> list[Violation]:
     out = []
     for obj, pod in workloads(render):
         for label, c in containers(pod):
-            resources = c.get("resources") or {}
-            requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+            requests, limits = _requests_and_limits(c)
             for name, limit in limits.items():
                 if name not in requests:
                     continue
