@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from scripts.discover import discover, select
+from scripts.errors import UsageError
 from scripts.policy import PROVIDER_KEY, PolicyContext
 from scripts.policy_support import PolicyConfig
 from scripts.render import render_with_flux
@@ -29,7 +30,10 @@ def _context(config: pytest.Config) -> PolicyContext:
     else:
         repo = Path(config.rootpath)
         found = discover(repo)
-        targets = select(found.targets, found.repo, config.getoption("--target"))
+        try:
+            targets = select(found.targets, found.repo, config.getoption("--target"))
+        except UsageError as exc:  # one line, once, not an error per test module
+            pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
         version = config.getoption("--kubernetes-version") or DEFAULT_KUBERNETES_VERSION
         renders, _ = render_with_flux(found.repo, targets, found.kustomizations)
         context = PolicyContext(found.repo, renders, version, PolicyConfig.load(found.repo))
@@ -61,3 +65,9 @@ def schema_store(policy: PolicyContext):
     from scripts.schema import SchemaStore
 
     return SchemaStore(policy.repo, policy.kubernetes_version)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Render (or take validate's renders) before collection, so a bad
+    --target ends the run with one line instead of an error per module."""
+    _context(session.config)
