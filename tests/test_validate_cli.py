@@ -223,3 +223,43 @@ def test_checkov_that_fails_to_run_is_a_finding(monkeypatch, render_of):
     findings = security.run(REPO, [render_of("overlays/dev")])
     assert [(f.rule, f.severity) for f in findings] == [("checkov-failed", "error")]
     assert "checkov did not produce a report" in findings[0].message
+
+
+def test_checkov_skip_with_reason_is_honoured(tree):
+    _break(tree / "overlays/prod/scaling-deployment.yaml", "  replicas: 3",
+           "  replicas: 3\n  template:\n    spec:\n      hostPID: true")
+    (tree / "config/checkov.yaml").write_text(
+        "skip:\n  - id: CKV_K8S_17\n    reason: host PID is needed by the profiler sidecar (test)\n")
+    report_path = tree / "r.json"
+    validate("--repo", str(tree), "--target", str(tree / "overlays/prod"), "--stage", "security",
+             "--report-json", str(report_path))
+    rules = {f["rule"] for f in json.loads(report_path.read_text())["findings"]}
+    assert "checkov/CKV_K8S_17" not in rules
+
+
+@pytest.mark.parametrize("file,text,words", [
+    ("config/checkov.yaml", "skip:\n  - id: CKV_K8S_17\n", "non-empty `reason`"),
+    ("config/policy.yaml", "registries: [\n", "config/policy.yaml:2: invalid YAML"),
+    ("schemas/skip.yaml", "skip:\n  - kind: Gadget\n", "non-empty `reason`"),
+    (".yamllint.yaml", "rules: {line-length: {max: many}}\n", "invalid yamllint config"),
+])
+def test_broken_config_is_one_line(tree, file, text, words):
+    (tree / file).write_text(text)
+    proc = validate("--repo", str(tree), "--target", str(tree / "overlays/dev"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_flux_build_that_cannot_substitute_is_a_render_finding(tree):
+    (tree / "clusters/prod/cluster-settings.yaml").unlink()
+    _break(tree / "clusters/prod/kustomization.yaml", "  - cluster-settings.yaml\n", "")
+    report_path = tree / "r.json"
+    proc = validate("--repo", str(tree), "--target", str(tree / "clusters/prod"), "--stage", "schema",
+                    "--report-json", str(report_path))
+    assert proc.returncode == 1
+    findings = {f["target"]: f for f in json.loads(report_path.read_text())["findings"]}
+    assert findings["clusters/prod#ai-inference-prod"]["rule"] == "render-failed"
+    assert "ConfigMap/cluster-settings is not in this cluster's render" in \
+        findings["clusters/prod#ai-inference-prod"]["message"]
+    assert findings["clusters/prod#ai-inference-prod"]["file"] == "clusters/prod/ai-inference-prod.yaml"
