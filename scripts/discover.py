@@ -219,12 +219,11 @@ def select(targets: list[Target], repo: Path, wanted: list[str]) -> list[Target]
         return targets
     chosen: dict[str, Target] = {}
     for raw in wanted:
+        # A path is taken relative to the working directory, as a shell user
+        # means it; a root's own name (overlays/prod) works from anywhere.
         path = Path(raw)
         absolute = (path if path.is_absolute() else Path.cwd() / path).resolve()
-        try:
-            rel = _rel(repo, absolute) if raw not in {t.path for t in targets} else raw
-        except ValueError:
-            rel = raw
+        rel = raw if raw in {t.path for t in targets} else _rel(repo, absolute)
         if rel.startswith(".."):
             raise UsageError(f"--target {raw}: outside the repository {repo}")
         matched = [t for t in targets
