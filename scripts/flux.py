@@ -190,8 +190,9 @@ def _generated_resources(directory: Path) -> list[str]:
     return sorted(found)
 
 
-def substitute(text: str, variables: dict[str, str], strict: bool = True) -> str:
-    """Flux's post-build substitution (drone/envsubst on ${...} only)."""
+def substitute(text: str, variables: dict[str, str]) -> str:
+    """Flux's post-build substitution (drone/envsubst on ${...} only), strict:
+    a variable with no value and no default is an error."""
     def replace(match: re.Match) -> str:
         escaped, name, operator, default = match.groups()
         if escaped:
@@ -204,9 +205,7 @@ def substitute(text: str, variables: dict[str, str], strict: bool = True) -> str
         if operator in ("=", "-") and value is None:
             return default or ""
         if value is None:
-            if strict:
-                raise InputError(f"variable {name!r} is not set and has no default (strict substitution)")
-            return ""
+            raise InputError(f"variable {name!r} is not set and has no default (strict substitution)")
         return value
     return _REFERENCE.sub(replace, text)
 

@@ -144,7 +144,9 @@ def run(repo: Path, targets: list[Target], files: list[str] | None = None,
     checkers when the repository has GitHub workflows."""
     owners = owner_map(targets)
     files = files if files is not None else yaml_files(repo)
-    workflow_files = sorted(f for f in yaml_files(repo) if f.startswith(".github/workflows/")) if workflows else []
+    workflow_dir = repo / ".github" / "workflows"
+    workflow_files = sorted(f".github/workflows/{p.name}" for p in workflow_dir.glob("*.y*ml")
+                            if p.is_file()) if workflows and workflow_dir.is_dir() else []
     with ThreadPoolExecutor(max_workers=2) as pool:
         external = [pool.submit(workflow_schema, repo, workflow_files),
                     pool.submit(workflow_security, repo, workflow_files)] if workflow_files else []

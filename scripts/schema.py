@@ -97,6 +97,7 @@ class SchemaStore:
         self.user_crds = load_crd_dir(crd_dir if crd_dir is not None else repo / "schemas" / "crds", repo)
         self._validators: dict[tuple[str, str, str], Any] = {}
         self._registries: dict[str, Any] = {}
+        self._served: dict[tuple[str, str, str], bool] = {}  # does a version serve this kind
 
     def _k8s_dir(self, version: str) -> Path:
         return _k8s_schema_root() / f"v{version}.0-local-strict"
@@ -116,7 +117,11 @@ class SchemaStore:
         return self._k8s_dir(version) / name
 
     def has_core_schema(self, version: str, api_version: str, kind: str) -> bool:
-        return self._k8s_schema_file(version, api_version, kind).is_file()
+        key = (version, api_version, kind)
+        found = self._served.get(key)
+        if found is None:
+            found = self._served[key] = self._k8s_schema_file(version, api_version, kind).is_file()
+        return found
 
     def validator(self, api_version: str, kind: str, version: str | None = None) -> Any:
         """A compiled validator, or None when no schema exists for the kind."""
@@ -182,7 +187,10 @@ def validate_object(store: SchemaStore, skips: SkipList, target: str, obj: Resou
         return [finding_for(obj, stage="schema", target=target, rule="schema-missing",
                             message=f"{obj.api_version} {obj.kind} {where}")]
     findings = []
-    errors = [leaf for error in validator.iter_errors(obj.doc) for leaf in _leaf_errors(error)]
+    # Most objects are valid: the boolean check is the fast path, errors are
+    # only collected (and explained) for the ones that are not.
+    errors = [] if validator.is_valid(obj.doc) else \
+        [leaf for error in validator.iter_errors(obj.doc) for leaf in _leaf_errors(error)]
     seen = set()
     for error in sorted(errors, key=lambda e: list(map(str, e.instance_path)))[:20]:
         message = f"{_path(list(error.instance_path))}: {_short(error.message)}"
