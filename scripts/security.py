@@ -1,24 +1,27 @@
-"""The security stage: one checkov run (kubernetes framework) over every
-render, with results mapped back to target, kind and name.
+"""The security stage: checkov's kubernetes checks on every render, each
+render scanned on its own, with results mapped back to target, kind and name.
 
-checkov costs seconds just to start, so it never runs per target: one
-process gets every render. Each render is written to a directory of its
-own and passed with its own `-d`, because checkov builds one graph per
-directory and connects every object of it to every other by labels: with
-all renders in one directory that graph grows with the square of the
-objects (minutes and gigabytes at a few hundred roots) and links objects
-of different clusters that never meet. The file name a result carries
-tells which target it belongs to.
+checkov's command line cannot do this: given several `-d` directories it
+scans only the first and reports it once per directory (checkov issue
+#7327), and one directory holding every render makes one graph that links
+every object to every other by labels (quadratic, and across clusters that
+never meet). So checkov's kubernetes `Runner` is called in process, one
+render at a time, in worker processes that each pay checkov's import once;
+the renders are dealt over the workers while this process runs the other
+stages. Each render is its own graph, as it would be scanned alone.
 """
 
 from __future__ import annotations
 
-import json
+import multiprocessing
 import os
-import subprocess
-import sys
+import signal
 import tempfile
 import time
+import traceback
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -28,6 +31,9 @@ from scripts.model import Finding, Render, Resource, finding_for
 from scripts.yamlio import load_file
 
 CONFIG_FILE = "config/checkov.yaml"
+# What checkov reads from the environment: no calls home for guideline
+# mappings or package scans; the same settings in every worker.
+CHECKOV_ENV = {"BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false", "LOG_LEVEL": "ERROR"}
 
 
 def load_skips(repo: Path) -> dict[str, str]:
@@ -47,13 +53,64 @@ def load_skips(repo: Path) -> dict[str, str]:
     return out
 
 
-def checkov_binary() -> str:
-    beside = Path(sys.executable).parent / "checkov"
-    return str(beside) if beside.is_file() else "checkov"
+@dataclass(frozen=True)
+class CheckResult:
+    """One failed checkov check on one object, as a worker returns it."""
+
+    check_id: str
+    check_name: str
+    resource: str  # checkov's "Kind.namespace.name"
+    guideline: str | None = None
 
 
-def _objects_by_key(render: Render) -> dict[tuple[str, str], Resource]:
-    return {(o.kind, o.name): o for o in render.objects}
+# --- worker side: one checkov import per process, then one render per call ---
+
+_WORKER: dict = {}
+
+
+def _worker_init(skips: tuple[str, ...], scratch: str) -> None:
+    # Ctrl-C reaches the whole process group; the parent decides what to do.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.update(CHECKOV_ENV)
+    import logging
+
+    logging.disable(logging.WARNING)
+    from checkov.kubernetes.runner import Runner
+    from checkov.runner_filter import RunnerFilter
+
+    _WORKER["Runner"] = Runner
+    _WORKER["filter"] = lambda: RunnerFilter(framework=["kubernetes"], skip_checks=list(skips),
+                                             run_image_referencer=False, show_progress_bar=False)
+    _WORKER["dir"] = tempfile.mkdtemp(prefix=f"worker-{os.getpid()}-", dir=scratch)
+
+
+def scan_text(text: str) -> tuple[list[CheckResult], int]:
+    """checkov's kubernetes checks (resource and graph) on one render, and
+    how many objects checkov read from it."""
+    path = os.path.join(_WORKER["dir"], "render.yaml")
+    with open(path, "w", encoding="utf-8") as stream:
+        stream.write(text)
+    runner = _WORKER["Runner"]()
+    try:
+        report = runner.run(root_folder=None, files=[path], runner_filter=_WORKER["filter"]())
+    finally:
+        os.unlink(path)
+    reports = report if isinstance(report, list) else [report]
+    read = sum(len(entities) for entities in (runner.definitions or {}).values())
+    return [CheckResult(str(c.check_id), str(c.check_name), str(c.resource), c.guideline or None)
+            for r in reports for c in r.failed_checks], read
+
+
+def _scan_in_worker(text: str) -> tuple[list[CheckResult], int]:
+    try:
+        return scan_text(text)
+    except Exception as exc:  # noqa: BLE001 - one render's failure is that render's finding
+        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        where = f" ({Path(frame.filename).name}:{frame.lineno})" if frame else ""
+        raise RuntimeError(f"{type(exc).__name__}: {exc}{where}") from None
+
+
+# --- parent side ---
 
 
 def _parse_resource(resource: str) -> tuple[str, str | None, str]:
@@ -62,117 +119,118 @@ def _parse_resource(resource: str) -> tuple[str, str | None, str]:
     return kind, namespace or None, name
 
 
+def _render_text(render: Render) -> str:
+    if render.text is not None:
+        return render.text
+    return yaml.safe_dump_all([o.doc for o in render.objects], sort_keys=False)
+
+
+def workers_for(jobs: int | None, renders: int) -> int:
+    return max(1, min(jobs or os.cpu_count() or 1, renders))
+
+
 class CheckovRun:
     """checkov started in the background over every render, so lint, schema
-    and policy run on the other core while it works; `findings()` waits."""
+    and policy run while it works; `findings()` waits for it."""
 
-    def __init__(self, repo: Path, renders: list[Render]):
+    def __init__(self, repo: Path, renders: list[Render], jobs: int | None = None):
         self.renders = [r for r in renders if r.ok and (r.text or r._objects)]
-        self.files: dict[str, Render] = {}
-        self.proc: subprocess.Popen | None = None
         self.started = time.perf_counter()
         self.seconds = 0.0
+        self.pool: ProcessPoolExecutor | None = None
+        self.futures: list[Future] = []
         if not self.renders:
             return
-        skips = load_skips(repo)
-        self.tmp = tempfile.TemporaryDirectory(prefix="checkov-")
-        directories = []
-        for number, render in enumerate(self.renders):
-            name = f"target-{number:05d}"
-            text = render.text if render.text is not None else \
-                yaml.safe_dump_all([o.doc for o in render.objects], sort_keys=False)
-            directory = Path(self.tmp.name, name)
-            directory.mkdir()
-            (directory / f"{name}.yaml").write_text(text, encoding="utf-8")
-            self.files[f"/{name}.yaml"] = render
-            directories += ["-d", str(directory)]
-        command = [checkov_binary(), *directories, "--framework", "kubernetes", "-o", "json",
-                   "--quiet", "--compact", "--skip-download"]
-        if skips:
-            command += ["--skip-check", ",".join(sorted(skips))]
-        env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false")
-        # Files, not pipes: checkov's JSON for hundreds of renders would fill a
-        # pipe while we are busy with the other stages. Closed in findings()/stop().
-        self.stdout = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
-        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
-        self.proc = subprocess.Popen(command, stdout=self.stdout, stderr=self.stderr, text=True, env=env)
+        skips = tuple(sorted(load_skips(repo)))
+        # The workers write each render to a file here (checkov reads files);
+        # the parent owns it, so it goes even if a worker is killed.
+        self.scratch = tempfile.TemporaryDirectory(prefix="checkov-")
+        # spawn, not fork: this process has run threads (renders, lint), and
+        # a fork copies their locks in whatever state they were.
+        self.pool = ProcessPoolExecutor(max_workers=workers_for(jobs, len(self.renders)),
+                                        mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_worker_init, initargs=(skips, self.scratch.name))
+        self.futures = [self.pool.submit(_scan_in_worker, _render_text(r)) for r in self.renders]
 
     def stop(self) -> None:
-        """End checkov early (the run failed elsewhere)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc is not None:
-            self.stdout.close()
-            self.stderr.close()
-            self.tmp.cleanup()
-            self.proc = None
+        """End checkov early (the run failed elsewhere, or was interrupted)."""
+        if self.pool is None:
+            return
+        for future in self.futures:
+            future.cancel()
+        processes = list((self.pool._processes or {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+        self.pool = None
+        self.scratch.cleanup()
 
     def findings(self) -> list[Finding]:
-        if self.proc is None:
+        if self.pool is None:
             return []
+        findings: list[Finding] = []
+        seen: set[tuple] = set()
         try:
-            code = self.proc.wait()
-            self.seconds = time.perf_counter() - self.started
-            self.stdout.seek(0)
-            self.stderr.seek(0)
-            output, errors = self.stdout.read(), self.stderr.read()
+            for render, future in zip(self.renders, self.futures, strict=True):
+                try:
+                    results, read = future.result()
+                except BrokenProcessPool:
+                    findings.append(_failed(render, "a checkov worker process died (out of memory?)"))
+                    continue
+                except RuntimeError as exc:
+                    findings.append(_failed(render, str(exc)))
+                    continue
+                if read < len(render.objects):
+                    # checkov drops a file it cannot parse without a word:
+                    # unscanned objects must not read as a pass.
+                    findings.append(_failed(render, f"checkov read {read} of its {len(render.objects)} objects"))
+                for finding in _map(render, results):
+                    key = (finding.target, finding.rule, finding.kind, finding.namespace, finding.name)
+                    if key not in seen:
+                        seen.add(key)
+                        findings.append(finding)
         finally:
-            self.stdout.close()
-            self.stderr.close()
-            self.tmp.cleanup()
-        return _findings(output, errors, code, self.files)
+            self.seconds = time.perf_counter() - self.started
+            self.stop()
+        return findings
 
 
-def _json_documents(output: str) -> list:
-    """checkov prints one JSON document per `-d` directory, one after another."""
-    decoder = json.JSONDecoder()
-    documents, position = [], 0
-    while True:
-        while position < len(output) and output[position].isspace():
-            position += 1
-        if position >= len(output):
-            return documents
-        document, position = decoder.raw_decode(output, position)
-        documents.append(document)
+def _failed(render: Render, reason: str) -> Finding:
+    return Finding(stage="security", target=render.target.path, rule="checkov-failed", severity="error",
+                   message=f"checkov could not scan this render: {reason}")
 
 
-def _findings(output: str, errors: str, code: int, files: dict[str, Render]) -> list[Finding]:
-    try:
-        documents = _json_documents(output)
-    except json.JSONDecodeError:
-        documents = []
-    if not documents:
-        tail = (errors or output).strip().splitlines()
-        return [Finding(stage="security", target=".", rule="checkov-failed", severity="error",
-                        message="checkov did not produce a report: "
-                        + (tail[-1] if tail else f"exit {code}"))]
-    reports = [r for d in documents for r in (d if isinstance(d, list) else [d]) if isinstance(r, dict)]
-    findings: list[Finding] = []
-    indexes: dict[str, dict] = {}
-    for report in reports:
-        for check in (report.get("results") or {}).get("failed_checks", []):
-            render = files.get(check.get("file_path"))
-            if render is None:
-                continue
-            if check["file_path"] not in indexes:
-                indexes[check["file_path"]] = _objects_by_key(render)
-            kind, namespace, name = _parse_resource(str(check.get("resource", "")))
-            obj = indexes[check["file_path"]].get((kind, name))
-            message = f"{check.get('check_name')} ({check.get('check_id')})"
-            if check.get("guideline"):
-                message += f"; see {check['guideline']}"
-            rule = f"checkov/{check.get('check_id')}"
-            if obj is not None:
-                findings.append(finding_for(obj, stage="security", target=render.target.path,
-                                            rule=rule, message=message))
-            else:
-                findings.append(Finding(stage="security", target=render.target.path, rule=rule,
-                                        severity="error", message=message, kind=kind or None,
-                                        name=name or None, namespace=namespace))
+def _map(render: Render, results: list[CheckResult]) -> list[Finding]:
+    """checkov's results on one render as findings on its objects."""
+    by_key: dict[tuple[str, str | None, str], Resource] = {}
+    by_name: dict[tuple[str, str], Resource] = {}
+    for obj in render.objects:
+        by_key.setdefault((obj.kind, obj.namespace, obj.name), obj)
+        by_name.setdefault((obj.kind, obj.name), obj)
+    findings = []
+    for result in results:
+        kind, namespace, name = _parse_resource(result.resource)
+        # checkov puts cluster-scoped objects in namespace "default".
+        obj = by_key.get((kind, namespace, name)) or by_name.get((kind, name))
+        message = f"{result.check_name} ({result.check_id})"
+        if result.guideline:
+            message += f"; see {result.guideline}"
+        rule = f"checkov/{result.check_id}"
+        if obj is not None:
+            findings.append(finding_for(obj, stage="security", target=render.target.path, rule=rule,
+                                        message=message))
+        else:
+            findings.append(Finding(stage="security", target=render.target.path, rule=rule, severity="error",
+                                    message=message, kind=kind or None, name=name or None,
+                                    namespace=namespace))
     return findings
 
 
-def run(repo: Path, renders: list[Render]) -> list[Finding]:
+def run(repo: Path, renders: list[Render], jobs: int | None = None) -> list[Finding]:
     """checkov over every render, waiting for it."""
-    return CheckovRun(repo, renders).findings()
+    return CheckovRun(repo, renders, jobs).findings()

@@ -106,7 +106,7 @@ def run(options: Options) -> Report:
     # checkov is the slowest stage and runs in its own process: start it now,
     # do lint, schema and policy meanwhile, and collect it last. Its findings
     # are still reported as the security stage, in stage order.
-    checkov = security.CheckovRun(repo, renders) if "security" in options.stages else None
+    checkov = security.CheckovRun(repo, renders, options.jobs) if "security" in options.stages else None
     try:
         stage_findings = _own_stages(options, repo, renders, version, timings, progress)
     except BaseException:

@@ -97,6 +97,49 @@ def test_broken_overlay_fails_its_stage(stage, tree):
     assert finding["file"]
 
 
+# The same breaks, in the root that comes last in path order, found by a
+# run over every root: a stage that covers fewer roots than it was given
+# (checkov given several directories scanned only the first) fails here.
+LAST_ROOT = "overlays/staging"
+BREAKS_IN_LAST_ROOT = {
+    "render": ("overlays/staging/kustomization.yaml", "  - path: resources.yaml", "  - path: missing.yaml",
+               "render-failed"),
+    "lint": ("overlays/staging/scaling-hpa.yaml", "  minReplicas: 2", "  minReplicas:   2   ",
+             "yamllint/trailing-spaces"),
+    "schema": ("overlays/staging/scaling-hpa.yaml", "  minReplicas: 2", "  minReplicas: 2\n  minReplica: 2",
+               "schema-invalid"),
+    "security": ("overlays/staging/scaling-deployment.yaml", "  replicas: 2",
+                 "  replicas: 2\n  template:\n    spec:\n      hostPID: true", "checkov/CKV_K8S_17"),
+    "policy": ("overlays/staging/canary-weights.yaml", "value: 20", "value: 30",
+               "virtualservice_weights_sum_to_100"),
+}
+
+
+def test_last_root_is_last(real_renders):
+    paths = sorted(real_renders)
+    assert paths[-1] == LAST_ROOT and len(paths) == 11
+
+
+@pytest.mark.parametrize("stage", sorted(BREAKS_IN_LAST_ROOT))
+def test_every_stage_covers_every_root(stage, tree):
+    file, old, new, rule = BREAKS_IN_LAST_ROOT[stage]
+    _break(tree / file, old, new)
+    report_path = tree / "report.json"
+    proc = validate("--repo", str(tree), "--stage", stage, "--report-json", str(report_path))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads(report_path.read_text())
+    assert len(report["targets"]) == 11
+    hits = [f for f in report["findings"] if f["rule"] == rule]
+    assert hits, report["findings"]
+    # The lint stage lints each file once and files it under the first root
+    # that reads it; every other stage reports per root, the overlay included.
+    if stage != "lint":
+        assert LAST_ROOT in {f["target"] for f in hits}
+    assert all(f["stage"] == stage for f in hits)
+    # Nothing in any other environment.
+    assert {f["target"] for f in report["findings"]} <= {LAST_ROOT, "clusters/staging#ai-inference-staging"}
+
+
 def test_schema_finding_points_at_the_object(tree):
     _break(tree / "overlays/prod/scaling-hpa.yaml", "  minReplicas: 3", "  minReplicas: 3\n  minReplica: 3")
     proc = validate("--repo", str(tree), "--target", str(tree / "overlays/prod"), "--stage", "schema", "-q")
@@ -207,22 +250,6 @@ def test_report_merges_shards(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "scripts", "report", str(bad)], cwd=REPO, env=env,
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "bad.json:1: not JSON" in proc.stderr and "Traceback" not in proc.stderr
-
-
-def test_checkov_output_per_directory_is_read_in_full():
-    from scripts import security
-
-    text = '{"check_type": "kubernetes", "results": {"failed_checks": []}}\n[{"check_type": "kubernetes"}]\n'
-    assert len(security._json_documents(text)) == 2
-
-
-def test_checkov_that_fails_to_run_is_a_finding(monkeypatch, render_of):
-    from scripts import security
-
-    monkeypatch.setattr(security, "checkov_binary", lambda: "false")
-    findings = security.run(REPO, [render_of("overlays/dev")])
-    assert [(f.rule, f.severity) for f in findings] == [("checkov-failed", "error")]
-    assert "checkov did not produce a report" in findings[0].message
 
 
 def test_checkov_skip_with_reason_is_honoured(tree):
