@@ -278,16 +278,29 @@ def _post_build(document: str, source: FluxSource, variables: dict[str, str] | N
     return document
 
 
+def prepare(repo: Path, target: Target, tmp: Path) -> Path:
+    """The directory kustomize builds for a Flux build: a mirror of the tree
+    under tmp with the edited kustomization at spec.path."""
+    assert target.flux is not None
+    spec = target.flux.kustomization.get("spec") or {}
+    leaf = _mirror(repo, target.directory, tmp)
+    (leaf / "kustomization.yaml").write_text(
+        yaml.safe_dump(_edited_kustomization(repo, target.directory, spec), sort_keys=False), encoding="utf-8")
+    return leaf
+
+
+def kustomize_command(kubectl: str, leaf: Path) -> list[str]:
+    # Flux builds with load restrictions off; so do we, and the floor in bench.
+    return [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(leaf)]
+
+
 def build(repo: Path, target: Target, kubectl: str) -> tuple[str | None, str | None]:
     """(the built YAML, or the error) of one Flux build."""
     assert target.flux is not None
     spec = target.flux.kustomization.get("spec") or {}
     with tempfile.TemporaryDirectory(prefix="flux-build-") as tmp:
-        leaf = _mirror(repo, target.directory, Path(tmp))
-        (leaf / "kustomization.yaml").write_text(
-            yaml.safe_dump(_edited_kustomization(repo, target.directory, spec), sort_keys=False), encoding="utf-8")
-        proc = subprocess.run([kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(leaf)],
-                              capture_output=True, text=True, check=False)
+        leaf = prepare(repo, target, Path(tmp))
+        proc = subprocess.run(kustomize_command(kubectl, leaf), capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             message = (proc.stderr.strip().splitlines() or ["kustomize failed"])[-1]
             return None, message.replace(tmp + "/", "").removeprefix("Error: ")

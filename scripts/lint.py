@@ -4,17 +4,30 @@ checked by check-jsonschema (GitHub's workflow schema) and zizmor (security).
 Each source file is linted once per run, however many roots read it; its
 findings go to the first root (in path order) that reads it, or to "." for
 files no root reads (workflows, tool configs).
+
+Two things keep it cheap. yamllint parses every file twice, once with
+PyYAML's pure-Python parser only to find a syntax error; libyaml finds the
+same in a fraction of the time, so a file libyaml parses goes straight to
+yamllint's cosmetic rules, and only a file it rejects gets yamllint's full
+run (for yamllint's own message and position). And results are cached in
+.cache/yamllint/ by file path, content, configuration and yamllint version:
+a file nobody touched is not linted again. The cache is safe to delete.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import yaml
+from yamllint import APP_VERSION as YAMLLINT_VERSION
 from yamllint import linter
 from yamllint.config import YamlLintConfig, YamlLintConfigError
 
@@ -64,8 +77,77 @@ def load_config(repo: Path) -> YamlLintConfig:
         raise InputError(f"invalid yamllint config: {exc}", CONFIG_FILE) from None
 
 
-def yamllint(repo: Path, files: list[str], owners: dict[str, str]) -> list[Finding]:
+CACHE_DIR = ".cache/yamllint"
+_DISABLE_FILE = re.compile(r"^#\s*yamllint disable-file\s*$")
+Problem = tuple[int, int, str, str, str]  # line, column, rule, level, description
+
+
+def _parses(text: str) -> bool:
+    try:
+        for _ in yaml.parse(text, Loader=yaml.CBaseLoader):
+            pass
+    except yaml.YAMLError:
+        return False
+    return True
+
+
+def lint_text(text: str, config: YamlLintConfig, file: str) -> list[Problem]:
+    """yamllint's problems for one file, as `yamllint` reports them."""
+    if _parses(text):
+        first_line = text.split("\n", 1)[0]
+        problems = [] if _DISABLE_FILE.match(first_line) else linter.get_cosmetic_problems(text, config, file)
+    else:
+        problems = linter.run(text, config, file)
+    return [(p.line, p.column, p.rule or "syntax", p.level, p.desc) for p in problems]
+
+
+class LintCache:
+    """file path + content + config + yamllint version -> problems, kept
+    between runs in one JSON file; entries this run did not use are dropped."""
+
+    def __init__(self, repo: Path, config_text: str):
+        self.path = repo / CACHE_DIR / "results.json"
+        self.salt = hashlib.sha256(f"{YAMLLINT_VERSION}\0{config_text}".encode()).hexdigest()
+        self.used: dict[str, list[Problem]] = {}
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            self.entries = data["entries"] if data.get("salt") == self.salt else {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            self.entries = {}
+
+    def key(self, file: str, text: str) -> str:
+        return hashlib.sha256(f"{file}\0{text}".encode()).hexdigest()
+
+    def get(self, key: str) -> list[Problem] | None:
+        found = self.entries.get(key)
+        if isinstance(found, list):
+            problems = [tuple(p) for p in found]
+            self.used[key] = problems  # type: ignore[assignment]
+            return problems  # type: ignore[return-value]
+        return None
+
+    def put(self, key: str, problems: list[Problem]) -> None:
+        self.used[key] = problems
+
+    def save(self) -> None:
+        """Write atomically; a repository we cannot write to just has no cache."""
+        if self.used == self.entries:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".results-")
+            with os.fdopen(fd, "w", encoding="utf-8") as stream:
+                json.dump({"salt": self.salt, "entries": self.used}, stream)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+
+
+def yamllint(repo: Path, files: list[str], owners: dict[str, str], cache: bool = True) -> list[Finding]:
     config = load_config(repo)
+    config_path = repo / CONFIG_FILE
+    store = LintCache(repo, config_path.read_text(encoding="utf-8") if config_path.is_file() else "") \
+        if cache else None
     findings = []
     for file in files:
         try:
@@ -76,12 +158,19 @@ def yamllint(repo: Path, files: list[str], owners: dict[str, str]) -> list[Findi
             continue
         if config.is_file_ignored(file):
             continue
-        for problem in linter.run(text, config, file):
-            rule = problem.rule or "syntax"
+        key = store.key(file, text) if store else ""
+        problems = store.get(key) if store else None
+        if problems is None:
+            problems = lint_text(text, config, file)
+            if store:
+                store.put(key, problems)
+        for line, _column, rule, level, description in problems:
             findings.append(Finding(
                 stage="lint", target=owners.get(file, "."), rule=f"yamllint/{rule}",
-                severity="error" if problem.level == "error" else "warning",
-                message=problem.desc, file=file, line=problem.line))
+                severity="error" if level == "error" else "warning",
+                message=description, file=file, line=line))
+    if store:
+        store.save()
     return findings
 
 

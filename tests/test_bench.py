@@ -43,7 +43,10 @@ def test_bench_prints_the_contract_as_its_last_line(tmp_path):
                           env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert set(result) == {"services", "targets", "objects", "seconds", "peak_rss_mb"}
+    assert set(result) == {"services", "targets", "objects", "seconds", "peak_rss_mb", "floor_seconds", "ratio"}
+    assert result["floor_seconds"] > 0
+    assert result["ratio"] == pytest.approx(result["seconds"]["total"] / result["floor_seconds"], abs=0.01)
+    assert "floor (alone, same run" in proc.stdout and "ratio validate / floor" in proc.stdout
     assert result["services"] == 1 and result["targets"] == 11 and result["objects"] > 150
     assert set(result["seconds"]) == {"render", "lint", "schema", "security", "policy", "total"}
     assert result["peak_rss_mb"] > 0

@@ -5,36 +5,23 @@ test_every_rule_has_a_failing_case."""
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
-import pkgutil
 import shutil
 from pathlib import Path
 
 import pytest
 
-import tests.policy as policy_package
+from scripts.policy import load_rules
 from scripts.policy_support import PolicyConfig, PolicyFailure
 from scripts.schema import SchemaStore
 from tests.conftest import REPO, find, make_render
 from tests.policy import test_monitoring
 
 
-def _policy_modules():
-    return [importlib.import_module(m.name)
-            for m in pkgutil.iter_modules(policy_package.__path__, policy_package.__name__ + ".")
-            if m.name.rsplit(".", 1)[-1].startswith("test_")]
-
-
 def policy_rules() -> dict[str, object]:
     """rule name -> its check function, from the suite itself."""
-    rules = {}
-    for module in _policy_modules():
-        for name, fn in vars(module).items():
-            if name.startswith("test_") and inspect.isfunction(fn):
-                rules[name.removeprefix("test_")] = getattr(module, "check_" + name.removeprefix("test_"))
-    return rules
+    return {rule.name: rule.check for rule in load_rules()}
 
 
 RULES = policy_rules()

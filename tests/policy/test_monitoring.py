@@ -107,6 +107,11 @@ def promtool_failures(policy) -> dict[str, str]:
     return promtool_check(policy.renders)
 
 
+# Computed once per run from every render, for `validate`'s direct calls
+# (pytest has the fixture above).
+SESSION_INPUTS = {"failures": promtool_check}
+
+
 def check_promtool_rules(render: Render, failures: dict[str, str]) -> list[Violation]:
     out = []
     for obj in _rule_objects(render):
@@ -114,6 +119,9 @@ def check_promtool_rules(render: Render, failures: dict[str, str]) -> list[Viola
         if error:
             out.append(Violation(obj, f"promtool check rules: {error}", "fix the rule promtool names"))
     return out
+
+
+check_promtool_rules.requires = "promtool"  # type: ignore[attr-defined]
 
 
 def _dashboards(render: Render):
@@ -163,7 +171,7 @@ def test_prometheus_rules_parse(render):
 
 
 def test_promtool_rules(render, promtool_failures):
-    if not shutil.which("promtool"):
+    if not shutil.which(check_promtool_rules.requires):  # type: ignore[attr-defined]
         pytest.skip("promtool is not installed (Debian package prometheus)")
     assert_no_violations(check_promtool_rules(render, promtool_failures))
 

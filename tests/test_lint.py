@@ -1,0 +1,94 @@
+"""The lint stage's shortcuts change nothing yamllint reports: libyaml's
+syntax check in front of yamllint's cosmetic rules, and the result cache."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from yamllint import linter
+
+from scripts import lint
+from tests.conftest import REPO
+
+BROKEN = {
+    "trailing": "a: 1   \nb: 2\n",
+    "syntax": "a: [1, 2\nb: 3\n",
+    "syntax-after-cosmetic": "a:   1\nb: {c: d\ne: f   \n",
+    "duplicate-key": "a: 1\na: 2\n",
+    "tab": "a:\n\t- 1\n",
+    "disable-file": "# yamllint disable-file\na:    1   \n",
+    "disable-line": "a:    1   # yamllint disable-line\n",
+    "indentation": "a:\n   - 1\n   - 2\n",
+    "truthy": "a: yes\n",
+    "no-newline": "a: 1",
+    "empty": "",
+    "multi-doc-error": "a: 1\n---\nb: [\n",
+}
+
+
+def _reference(text: str, config, file: str):
+    return [(p.line, p.column, p.rule or "syntax", p.level, p.desc) for p in linter.run(text, config, file)]
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_same_problems_as_yamllint_on_broken_files(name):
+    config = lint.load_config(REPO)
+    text = BROKEN[name]
+    assert lint.lint_text(text, config, f"{name}.yaml") == _reference(text, config, f"{name}.yaml")
+
+
+def test_broken_files_are_really_broken():
+    config = lint.load_config(REPO)
+    clean = {"empty", "disable-file", "disable-line"}
+    for name, text in BROKEN.items():
+        assert bool(_reference(text, config, "x.yaml")) == (name not in clean), name
+
+
+def test_same_problems_as_yamllint_on_every_file_of_the_tree():
+    config = lint.load_config(REPO)
+    for file in lint.yaml_files(REPO):
+        text = (REPO / file).read_text(encoding="utf-8")
+        assert lint.lint_text(text, config, file) == _reference(text, config, file), file
+
+
+@pytest.fixture
+def tmp_path(tmp_path):
+    (tmp_path / ".yamllint.yaml").write_text((REPO / ".yamllint.yaml").read_text())
+    return tmp_path
+
+
+def test_cache_is_used_and_keyed_by_content(tmp_path):
+    (tmp_path / "a.yaml").write_text("a: 1   \n")
+    first = lint.yamllint(tmp_path, ["a.yaml"], {})
+    assert [f.rule for f in first] == ["yamllint/trailing-spaces"]
+    cache_file = tmp_path / lint.CACHE_DIR / "results.json"
+    data = json.loads(cache_file.read_text())
+    # A poisoned entry proves the second run reads the cache...
+    key = next(iter(data["entries"]))
+    data["entries"][key] = [[1, 1, "poisoned", "error", "from the cache"]]
+    cache_file.write_text(json.dumps(data))
+    assert [f.rule for f in lint.yamllint(tmp_path, ["a.yaml"], {})] == ["yamllint/poisoned"]
+    # ...and a change of content is linted afresh.
+    (tmp_path / "a.yaml").write_text("a: 1\n")
+    assert lint.yamllint(tmp_path, ["a.yaml"], {}) == []
+
+
+def test_cache_follows_the_config(tmp_path):
+    (tmp_path / "a.yaml").write_text("a: 1   \n")
+    assert lint.yamllint(tmp_path, ["a.yaml"], {})
+    (tmp_path / ".yamllint.yaml").write_text("extends: default\nrules:\n  trailing-spaces: disable\n"
+                                             "  document-start: disable\n")
+    assert lint.yamllint(tmp_path, ["a.yaml"], {}) == []
+
+
+def test_a_broken_or_unwritable_cache_is_not_an_error(tmp_path):
+    (tmp_path / "a.yaml").write_text("a: 1   \n")
+    cache_dir = tmp_path / lint.CACHE_DIR
+    cache_dir.mkdir(parents=True)
+    (cache_dir / "results.json").write_text("{not json")
+    assert [f.rule for f in lint.yamllint(tmp_path, ["a.yaml"], {})] == ["yamllint/trailing-spaces"]
+    (cache_dir / "results.json").unlink()
+    cache_dir.rmdir()
+    cache_dir.write_text("a file where the cache directory would be")
+    assert [f.rule for f in lint.yamllint(tmp_path, ["a.yaml"], {})] == ["yamllint/trailing-spaces"]
