@@ -156,7 +156,6 @@ def measure_floor(repo: Path, renders: list, jobs: int) -> Floor:
 def run(services: int, out: Path, report_json: str | None, jobs: int | None = None,
         with_changed: bool = True) -> dict:
     from scripts import report
-    from scripts.discover import discover
     from scripts.validate import Options
     from scripts.validate import run as validate
 

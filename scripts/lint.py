@@ -67,6 +67,16 @@ def owner_map(targets: list[Target]) -> dict[str, str]:
     return owners
 
 
+def assign_owners(findings: list[Finding], targets: list[Target]) -> list[Finding]:
+    """Give findings made before the roots were known (target ".") the first
+    root, in path order, that reads their file."""
+    owners = owner_map(targets)
+    for finding in findings:
+        if finding.target == "." and finding.file:
+            finding.target = owners.get(finding.file, ".")
+    return findings
+
+
 def load_config(repo: Path) -> YamlLintConfig:
     path = repo / CONFIG_FILE
     try:

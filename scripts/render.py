@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -168,26 +169,35 @@ def render_target(repo: Path, target: Target, index: SourceIndex, kubectl: str) 
 
 
 def render_all(repo: Path, targets: list[Target], jobs: int | None = None,
-               index: SourceIndex | None = None) -> list[Render]:
-    """Render every target once, `jobs` at a time (default: the machine's cores)."""
+               index: SourceIndex | None = None, on_render: Callable[[Render], None] | None = None
+               ) -> list[Render]:
+    """Render every target once, `jobs` at a time (default: the machine's
+    cores); `on_render` is called with each render as soon as it is made."""
     if not targets:
         return []
     kubectl = kubectl_binary()
     index = index or SourceIndex(repo)
     workers = max(1, jobs or os.cpu_count() or 1)
+
+    def one(target: Target) -> Render:
+        render = render_target(repo, target, index, kubectl)
+        if on_render is not None:
+            on_render(render)
+        return render
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda t: render_target(repo, t, index, kubectl), targets))
+        return list(pool.map(one, targets))
 
 
-def render_with_flux(repo: Path, targets: list[Target], kustomizations: dict, jobs: int | None = None
-                     ) -> tuple[list[Render], list[Finding]]:
+def render_with_flux(repo: Path, targets: list[Target], kustomizations: dict, jobs: int | None = None,
+                     on_render: Callable[[Render], None] | None = None) -> tuple[list[Render], list[Finding]]:
     """Render the roots, then every Flux Kustomization they declare (built
     as kustomize-controller would), sorted by path; plus the findings about
     the Flux objects themselves."""
     from scripts import flux
 
     index = SourceIndex(repo)
-    renders = render_all(repo, targets, jobs, index)
+    renders = render_all(repo, targets, jobs, index, on_render)
     builds: list[Target] = []
     findings: list[Finding] = []
     for render in renders:
@@ -197,5 +207,5 @@ def render_with_flux(repo: Path, targets: list[Target], kustomizations: dict, jo
             more, found = flux.expand(repo, render, kustomizations)
             builds += more
             findings += found
-    renders += render_all(repo, builds, jobs, index)
+    renders += render_all(repo, builds, jobs, index, on_render)
     return sorted(renders, key=lambda r: r.target.path), findings

@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import signal
 import tempfile
+import threading
 import time
 import traceback
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -125,41 +126,50 @@ def _render_text(render: Render) -> str:
     return yaml.safe_dump_all([o.doc for o in render.objects], sort_keys=False)
 
 
-def workers_for(jobs: int | None, renders: int) -> int:
-    return max(1, min(jobs or os.cpu_count() or 1, renders))
-
-
 class CheckovRun:
-    """checkov started in the background over every render, so lint, schema
-    and policy run while it works; `findings()` waits for it."""
+    """checkov in worker processes, started before the renders exist so
+    its import overlaps discovery; each render is handed over as soon as it
+    is made (`submit`), and `findings()` waits for them all."""
 
-    def __init__(self, repo: Path, renders: list[Render], jobs: int | None = None):
-        self.renders = [r for r in renders if r.ok and (r.text or r._objects)]
+    def __init__(self, repo: Path, renders: list[Render] | None = None, jobs: int | None = None):
         self.started = time.perf_counter()
         self.seconds = 0.0
-        self.pool: ProcessPoolExecutor | None = None
-        self.futures: list[Future] = []
-        if not self.renders:
-            return
+        self.submitted: list[tuple[Render, Future]] = []
+        self.lock = threading.Lock()
         skips = tuple(sorted(load_skips(repo)))
         # The workers write each render to a file here (checkov reads files);
         # the parent owns it, so it goes even if a worker is killed.
         self.scratch = tempfile.TemporaryDirectory(prefix="checkov-")
-        # spawn, not fork: this process has run threads (renders, lint), and
-        # a fork copies their locks in whatever state they were.
-        self.pool = ProcessPoolExecutor(max_workers=workers_for(jobs, len(self.renders)),
-                                        mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_worker_init, initargs=(skips, self.scratch.name))
-        self.futures = [self.pool.submit(_scan_in_worker, _render_text(r)) for r in self.renders]
+        workers = max(1, jobs or os.cpu_count() or 1)
+        if renders is not None:
+            workers = min(workers, max(1, len(renders)))
+        # spawn, not fork: this process runs threads (renders, lint), and a
+        # fork copies their locks in whatever state they were.
+        self.pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init, initargs=(skips, self.scratch.name))
+        for render in renders or []:
+            self.submit(render)
+
+    def submit(self, render: Render) -> None:
+        """Scan this render (thread-safe; a render that failed is skipped)."""
+        if not render.ok or not (render.text or render._objects):
+            return
+        with self.lock:
+            if self.pool is None:
+                return
+            self.submitted.append((render, self.pool.submit(_scan_in_worker, _render_text(render))))
 
     def stop(self) -> None:
         """End checkov early (the run failed elsewhere, or was interrupted)."""
-        if self.pool is None:
+        with self.lock:
+            pool, self.pool = self.pool, None
+        if pool is None:
             return
-        for future in self.futures:
+        for _, future in self.submitted:
             future.cancel()
-        processes = list((self.pool._processes or {}).values())
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        processes = list((pool._processes or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             if process.is_alive():
                 process.terminate()
@@ -167,7 +177,6 @@ class CheckovRun:
             process.join(timeout=5)
             if process.is_alive():
                 process.kill()
-        self.pool = None
         self.scratch.cleanup()
 
     def findings(self) -> list[Finding]:
@@ -176,7 +185,8 @@ class CheckovRun:
         findings: list[Finding] = []
         seen: set[tuple] = set()
         try:
-            for render, future in zip(self.renders, self.futures, strict=True):
+            # In render order, whatever order they were handed over in.
+            for render, future in sorted(self.submitted, key=lambda pair: pair[0].target.path):
                 try:
                     results, read = future.result()
                 except BrokenProcessPool:
@@ -233,4 +243,6 @@ def _map(render: Render, results: list[CheckResult]) -> list[Finding]:
 
 def run(repo: Path, renders: list[Render], jobs: int | None = None) -> list[Finding]:
     """checkov over every render, waiting for it."""
+    if not any(r.ok and (r.text or r._objects) for r in renders):
+        return []
     return CheckovRun(repo, renders, jobs).findings()

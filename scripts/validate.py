@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,39 +85,51 @@ def run(options: Options) -> Report:
     if unknown:
         raise UsageError(f"--stage {unknown[0]}: choose from {', '.join(STAGES)}")
 
-    progress("discovering roots")
-    t0 = time.perf_counter()
-    found = options.discovery or discover(repo)
-    targets = select(found.targets, repo, options.targets)
-    if options.shard:
-        targets = shard(targets, *options.shard)
-    chosen = {t.path for t in targets}
-    findings = [f for f in found.findings if f.target in chosen or not options.targets]
-
-    progress(f"rendering {len(targets)} targets")
-    if options.only is not None:  # --changed rendered its choice (Flux builds included) already
-        roots = {t.path for t in targets}
-        renders = [options.prerendered[p] for p in sorted(options.only) if p.split("#")[0] in roots]
-    else:
-        renders, flux_findings = render_with_flux(repo, targets, found.kustomizations, options.jobs)
-        findings += flux_findings
-    findings += render_findings(renders)
-    timings["render"] = time.perf_counter() - t0
-
-    # checkov is the slowest stage and runs in its own process: start it now,
-    # do lint, schema and policy meanwhile, and collect it last. Its findings
-    # are still reported as the security stage, in stage order.
-    checkov = security.CheckovRun(repo, renders, options.jobs) if "security" in options.stages else None
+    # checkov is the slowest stage and runs in worker processes: start them
+    # first (their import overlaps discovery), hand each render over as it
+    # is made, and collect the findings last, reported in stage order.
+    checkov = security.CheckovRun(repo, jobs=options.jobs) if "security" in options.stages else None
+    lint_job: Future | None = None
+    helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lint")
     try:
-        stage_findings = _own_stages(options, repo, renders, version, timings, progress)
+        progress("discovering roots")
+        t0 = time.perf_counter()
+        found = options.discovery or discover(repo)
+        targets = select(found.targets, repo, options.targets)
+        if options.shard:
+            targets = shard(targets, *options.shard)
+        chosen = {t.path for t in targets}
+        findings = [f for f in found.findings if f.target in chosen or not options.targets]
+        whole_repo = not (options.targets or options.only is not None or options.shard)
+        if "lint" in options.stages and whole_repo:
+            # Every YAML file of the tree, linted while kustomize renders:
+            # its findings are given their roots once the renders exist.
+            lint_job = helper.submit(_timed, lint.run, repo, [], None, True)
+
+        progress(f"rendering {len(targets)} targets")
+        on_render = checkov.submit if checkov is not None else None
+        if options.only is not None:  # --changed rendered its choice (Flux builds included) already
+            roots = {t.path for t in targets}
+            renders = [options.prerendered[p] for p in sorted(options.only) if p.split("#")[0] in roots]
+            for render in renders if on_render else []:
+                on_render(render)
+        else:
+            renders, flux_findings = render_with_flux(repo, targets, found.kustomizations, options.jobs, on_render)
+            findings += flux_findings
+        findings += render_findings(renders)
+        timings["render"] = time.perf_counter() - t0
+
+        stage_findings = _own_stages(options, repo, renders, version, timings, progress, lint_job)
+        if checkov is not None:
+            progress("security: waiting for checkov")
+            stage_findings["security"] = checkov.findings()
+            timings["security"] = checkov.seconds
     except BaseException:
         if checkov is not None:
             checkov.stop()
         raise
-    if checkov is not None:
-        progress("security: waiting for checkov")
-        stage_findings["security"] = checkov.findings()
-        timings["security"] = checkov.seconds
+    finally:
+        helper.shutdown(wait=False, cancel_futures=True)
     for stage in STAGES[1:]:
         findings += stage_findings[stage]
     progress.done()
@@ -124,18 +137,27 @@ def run(options: Options) -> Report:
     return Report(kubernetes_version=version, renders=renders, findings=findings, timings=timings)
 
 
+def _timed(function, *args):
+    t0 = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - t0
+
+
 def _own_stages(options: Options, repo: Path, renders: list[Render], version: str, timings: dict[str, float],
-                progress: Progress) -> dict[str, list[Finding]]:
+                progress: Progress, lint_job: Future | None) -> dict[str, list[Finding]]:
     """lint, schema and policy: this project's own stages."""
     stage_findings: dict[str, list[Finding]] = {stage: [] for stage in STAGES}
-    if "lint" in options.stages:
+    if lint_job is not None:
         progress("lint: yamllint and workflow checks")
         t0 = time.perf_counter()
-        files = None
-        if options.targets or options.only is not None or options.shard:
-            files = sorted({f for r in renders for f in r.target.sources if f.endswith((".yaml", ".yml"))})
-        whole_repo = files is None or (options.shard is not None and options.shard[0] == 1)
-        stage_findings["lint"] = lint.run(repo, [r.target for r in renders], files=files, workflows=whole_repo)
+        lint_findings, timings["lint"] = lint_job.result()  # its own time, though it overlapped rendering
+        stage_findings["lint"] = lint.assign_owners(lint_findings, [r.target for r in renders])
+    elif "lint" in options.stages:
+        progress("lint: yamllint and workflow checks")
+        t0 = time.perf_counter()
+        files = sorted({f for r in renders for f in r.target.sources if f.endswith((".yaml", ".yml"))})
+        workflows = options.shard is not None and options.shard[0] == 1
+        stage_findings["lint"] = lint.run(repo, [r.target for r in renders], files=files, workflows=workflows)
         timings["lint"] = time.perf_counter() - t0
     if "schema" in options.stages:
         progress("schema: validating objects")
