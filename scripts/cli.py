@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 
-from scripts.errors import InputError, UsageError
+from scripts.errors import InputError, Interrupted, UsageError
 from scripts.model import STAGES
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug of ours, never a verdict on the tree
 
 
 class Parser(argparse.ArgumentParser):
@@ -34,7 +37,11 @@ def build_parser() -> Parser:
     from scripts.schema import DEFAULT_KUBERNETES_VERSION
 
     parser = Parser(prog="python -m scripts", description="Validation and pull-request tooling for "
-                    "the ai-inference-service GitOps repository.")
+                    "the ai-inference-service GitOps repository.",
+                    epilog="Exit status: 0 ok; 1 findings, or input that cannot be read (one line names the "
+                           "file); 2 usage error; 70 internal error (rerun with --debug for the traceback); "
+                           "130/143 interrupted by SIGINT/SIGTERM (no report is written).")
+    parser.add_argument("--debug", action="store_true", help="show a traceback on an internal error")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     validate = commands.add_parser(
@@ -139,6 +146,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     if args.base and not args.changed:
         raise UsageError("--base goes with --changed")
+    if not Path(args.repo).is_dir():
+        raise UsageError(f"--repo {args.repo}: not a directory")
     only, prerendered, found = None, {}, None
     if args.changed:
         from scripts.changed import changed_roots
@@ -146,6 +155,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
         found = discover(Path(args.repo))
         only, prerendered = changed_roots(Path(args.repo), args.base, args.jobs, found)
+    outputs = [path for path in (args.report_json, args.junit, args.sarif) if path]
+    check_output_paths(outputs)
     options = Options(
         only=only, prerendered=prerendered, discovery=found, repo=Path(args.repo), targets=args.target,
         stages=list(args.stage or STAGES),
@@ -170,6 +181,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FINDINGS
 
 
+def check_output_paths(paths: list[str]) -> None:
+    """Refuse, before any work, a report path that cannot be written: the
+    findings of a long run must not be lost at its end."""
+    for path in paths:
+        target = Path(path)
+        if target.is_dir():
+            raise UsageError(f"{path}: is a directory, not a file to write")
+        parent = target.parent if str(target.parent) else Path(".")
+        existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
+        if not existing.is_dir():
+            raise UsageError(f"{path}: {existing} is not a directory")
+        if not os.access(target if target.exists() else existing, os.W_OK):
+            raise UsageError(f"{path}: not writable")
+
+
 def cmd_schemas(args: argparse.Namespace) -> int:
     from scripts import crdschemas
 
@@ -190,6 +216,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from scripts import report
 
+    check_output_paths([p for p in (args.out, args.markdown_summary) if p])
     merged = report.merge([report.load_json_report(path) for path in args.reports])
     if args.out:
         report.write(args.out, json.dumps(merged, indent=2) + "\n")
@@ -311,6 +338,7 @@ def cmd_pr_comment(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from scripts import bench
 
+    check_output_paths([args.report_json] if args.report_json else [])
     bench.run(args.services, Path(args.out), args.report_json, args.jobs, with_changed=not args.skip_changed)
     return EXIT_OK
 
@@ -320,22 +348,61 @@ COMMANDS = {"bench": cmd_bench, "validate": cmd_validate, "diff": cmd_diff, "can
             "pr-comment": cmd_pr_comment, "report": cmd_report, "schemas": cmd_schemas}
 
 
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _signals_raise() -> object:
+    """SIGINT and SIGTERM become Interrupted, so every `finally` and
+    `except BaseException` on the way (children stopped, temp directories
+    removed, edits put back) runs before the exit."""
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+            previous[signum] = signal.signal(signum, _raise_interrupted)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere on the line, before or after the command
+    argv = [a for a in argv if a != "--debug"]
     try:
-        args = parser.parse_args(argv)
-        if not args.command:
-            parser.print_help()
-            return EXIT_USAGE
-        return COMMANDS[args.command](args)
+        with _signals_raise():
+            args = parser.parse_args(argv)
+            if not args.command:
+                parser.print_help()
+                return EXIT_USAGE
+            return COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"python -m scripts: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except InputError as exc:
         print(f"python -m scripts: error: {exc}", file=sys.stderr)
         return EXIT_FINDINGS
-    except KeyboardInterrupt:
-        return 130
+    except (Interrupted, KeyboardInterrupt) as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        print(f"python -m scripts: interrupted ({signal.Signals(signum).name}); no report written",
+              file=sys.stderr)
+        return 128 + signum
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FINDINGS
+    except Exception as exc:  # noqa: BLE001 - the crash guard: one line, never a traceback
+        if debug:
+            raise
+        where = ""
+        if exc.__traceback__ is not None:
+            import traceback
+
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            where = f" at {Path(frame.filename).name}:{frame.lineno}"
+        print(f"python -m scripts: internal error: {type(exc).__name__}: {exc}{where} "
+              "(please report it; rerun with --debug for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL

@@ -16,3 +16,14 @@ class InputError(Exception):
         where = f"{file}:{line}: " if file and line else f"{file}: " if file else ""
         super().__init__(f"{where}{message}")
         self.message = message
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM: stop, clean up, write no report; exit 128 + signal.
+
+    A BaseException, like KeyboardInterrupt, so that no `except Exception`
+    on the way turns it into a finding."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"interrupted by signal {signum}")

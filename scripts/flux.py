@@ -17,16 +17,19 @@ from __future__ import annotations
 import base64
 import os
 import re
-import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from scripts.discover import KUSTOMIZATION_FILES, closure
 from scripts.errors import InputError
 from scripts.model import Finding, FluxSource, Render, Resource, Target, finding_for
-from scripts.yamlio import _Loader
+
+if TYPE_CHECKING:
+    from scripts.render import Limits
+from scripts.yamlio import _Loader, load_file
 
 FLUX_GROUP = "kustomize.toolkit.fluxcd.io/"
 DISABLED_ANNOTATION = "kustomize.toolkit.fluxcd.io/substitute"
@@ -40,17 +43,95 @@ def is_flux_kustomization(obj: Resource) -> bool:
     return obj.kind == "Kustomization" and obj.api_version.startswith(FLUX_GROUP)
 
 
+def _inside(repo: Path, path: Path) -> bool:
+    """Is path, links followed, inside the repository? Flux's source artifact
+    holds the repository only: a link out of it is not there in the cluster."""
+    try:
+        real = Path(os.path.realpath(path))
+        return real == Path(os.path.realpath(repo)) or Path(os.path.realpath(repo)) in real.parents
+    except (OSError, RuntimeError):
+        return False
+
+
 def _ns(obj: dict, default: str | None) -> str | None:
     return (obj.get("metadata") or {}).get("namespace") or default
 
 
+def _expect(value: object, kind: type | tuple[type, ...], where: str, what: str) -> str | None:
+    return None if isinstance(value, kind) else f"{where}: expected {what}, found {_describe(value)}"
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _list_of(value: object, kind: type, where: str, what: str, required: tuple[str, ...] = ()) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        return f"{where}: expected a list of {what}, found {_describe(value)}"
+    for index, item in enumerate(value):
+        if not isinstance(item, kind):
+            return f"{where}[{index}]: expected {what}, found {_describe(item)}"
+        for key in required:
+            if not isinstance(item.get(key), str) or not item.get(key):  # type: ignore[union-attr]
+                return f"{where}[{index}].{key}: expected a non-empty string"
+    return None
+
+
+def shape_problem(doc: dict) -> str | None:
+    """The first field of a Flux Kustomization that the build reads and
+    that has the wrong shape (the schema stage reports the rest)."""
+    spec = doc.get("spec")
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, dict):
+        return f"spec: expected a mapping, found {_describe(spec)}"
+    checks = [
+        _expect(spec.get("path", ""), str, "spec.path", "a string"),
+        _expect(spec.get("sourceRef", {}), dict, "spec.sourceRef", "a mapping with kind and name"),
+        _list_of(spec.get("dependsOn"), dict, "spec.dependsOn", "a mapping with a name", ("name",)),
+        _list_of(spec.get("patches"), dict, "spec.patches", "a mapping with patch and target"),
+        _list_of(spec.get("images"), dict, "spec.images", "a mapping with a name", ("name",)),
+        _list_of(spec.get("components"), str, "spec.components", "a path"),
+        _expect(spec.get("postBuild") or {}, dict, "spec.postBuild", "a mapping"),
+        _expect(spec.get("commonMetadata") or {}, dict, "spec.commonMetadata", "a mapping"),
+    ]
+    for key in ("targetNamespace", "namePrefix", "nameSuffix"):
+        checks.append(_expect(spec.get(key) or "", str, f"spec.{key}", "a string"))
+    for index, patch in enumerate(spec.get("patches") or [] if isinstance(spec.get("patches"), list) else []):
+        if isinstance(patch, dict):
+            checks.append(_expect(patch.get("patch", ""), str, f"spec.patches[{index}].patch", "a string"))
+            checks.append(_expect(patch.get("target") or {}, dict, f"spec.patches[{index}].target", "a mapping"))
+    post = spec.get("postBuild") if isinstance(spec.get("postBuild"), dict) else {}
+    checks.append(_expect(post.get("substitute") or {}, dict, "spec.postBuild.substitute", "a mapping"))
+    checks.append(_list_of(post.get("substituteFrom"), dict, "spec.postBuild.substituteFrom",
+                           "a mapping with kind and name", ("kind", "name")))
+    common = spec.get("commonMetadata") if isinstance(spec.get("commonMetadata"), dict) else {}
+    for key in ("labels", "annotations"):
+        checks.append(_expect(common.get(key) or {}, dict, f"spec.commonMetadata.{key}", "a mapping"))
+    return next((problem for problem in checks if problem), None)
+
+
 def expand(repo: Path, cluster: Render, kustomizations: dict) -> tuple[list[Target], list[Finding]]:
     """The Flux builds a cluster render declares, and findings about its
-    Flux objects (missing paths, skipped sources, dependency problems)."""
-    flux_objects = [o for o in cluster.objects if is_flux_kustomization(o)]
+    Flux objects (wrong shapes, missing paths, skipped sources, dependency
+    problems)."""
+    flux_objects = []
+    findings: list[Finding] = []
+    for obj in cluster.objects:
+        if not is_flux_kustomization(obj):
+            continue
+        problem = shape_problem(obj.doc)
+        if problem:
+            findings.append(finding_for(obj, stage="render", target=f"{cluster.target.path}#{obj.name}",
+                                        rule="flux-kustomization-invalid", message=f"not built: {problem}"))
+        else:
+            flux_objects.append(obj)
     if not flux_objects:
-        return [], []
-    findings = dependency_findings(cluster, flux_objects)
+        return [], findings
+    findings += dependency_findings(cluster, flux_objects)
     sources = {(o.kind, o.name, o.namespace) for o in cluster.objects if o.kind == "GitRepository"}
     inputs = tuple(o.doc for o in cluster.objects if o.kind in ("ConfigMap", "Secret"))
     targets = []
@@ -68,16 +149,17 @@ def expand(repo: Path, cluster: Render, kustomizations: dict) -> tuple[list[Targ
             continue
         raw_path = str(spec.get("path") or "./")
         directory = os.path.normpath(raw_path.lstrip("/")).replace(os.sep, "/")
-        if directory.startswith("..") or not (repo / directory).is_dir():
+        if directory.startswith("..") or not (repo / directory).is_dir() or not _inside(repo, repo / directory):
             findings.append(finding_for(obj, stage="render", target=path, rule="flux-path-missing",
                                         message=f"spec.path {raw_path!r} does not exist in the repository"))
             continue
         directory = "." if directory in ("", ".") else directory
         files, resource_files, _ = closure(kustomizations, directory) if directory in kustomizations else ((), (), [])
         if directory not in kustomizations:
+            base = repo / directory
             files = resource_files = tuple(sorted(
-                f"{directory}/{p.relative_to(repo / directory).as_posix()}".lstrip("./")
-                for p in (repo / directory).rglob("*.y*ml")))
+                p.relative_to(repo).as_posix() for p in base.rglob("*.y*ml")
+                if p.is_file() and _inside(repo, p)))
         flux_file = obj.source.file if obj.source else None
         targets.append(Target(
             path=path, directory=directory,
@@ -150,7 +232,15 @@ def _mirror(repo: Path, directory: str, tmp: Path) -> Path:
 def _edited_kustomization(repo: Path, directory: str, spec: dict) -> dict:
     existing = next((repo / directory / n for n in KUSTOMIZATION_FILES if (repo / directory / n).is_file()), None)
     if existing is not None:
-        kus = yaml.load(existing.read_text(encoding="utf-8"), Loader=_Loader) or {}
+        display = existing.relative_to(repo).as_posix()
+        kus = load_file(existing, display) or {}
+        if not isinstance(kus, dict):
+            raise InputError("a kustomization must be a YAML mapping", display)
+        for key in ("patches", "images", "components"):
+            if kus.get(key) is not None and not isinstance(kus[key], list):
+                raise InputError(f"`{key}` must be a list, found {_describe(kus[key])}", display)
+        if any(not isinstance(e, dict) for e in kus.get("images") or []):
+            raise InputError("every `images` entry must be a mapping", display)
     else:  # the controller generates one listing every manifest below the path
         kus = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
                "resources": _generated_resources(repo / directory)}
@@ -223,9 +313,19 @@ def _variables(source: FluxSource, namespace: str | None) -> dict[str, str]:
                 continue
             raise InputError(f"postBuild.substituteFrom {kind}/{name} is not in this cluster's render "
                              "(mark it optional: true if it is created elsewhere)")
-        data = dict(found.get("data") or {})
+        data = found.get("data") or {}
+        if not isinstance(data, dict) or not isinstance(found.get("stringData") or {}, dict):
+            raise InputError(f"postBuild.substituteFrom {kind}/{name}: data must be a mapping")
+        data = dict(data)
         if kind == "Secret":
-            data = {k: base64.b64decode(v).decode() for k, v in data.items()}
+            decoded = {}
+            for key, value in data.items():
+                try:
+                    decoded[key] = base64.b64decode(str(value), validate=True).decode("utf-8")
+                except (ValueError, UnicodeDecodeError):
+                    raise InputError(f"postBuild.substituteFrom Secret/{name}: data.{key} is not base64 "
+                                     "of UTF-8 text") from None
+            data = decoded
             data.update(found.get("stringData") or {})
         for key, value in data.items():
             variables[key] = str(value).replace("\n", "")
@@ -294,16 +394,21 @@ def kustomize_command(kubectl: str, leaf: Path) -> list[str]:
     return [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(leaf)]
 
 
-def build(repo: Path, target: Target, kubectl: str) -> tuple[str | None, str | None]:
-    """(the built YAML, or the error) of one Flux build."""
+def build(repo: Path, target: Target, kubectl: str, limits: Limits | None = None) -> tuple[str | None, str | None]:
+    """(the built YAML, or the error) of one Flux build; InputError for a
+    file of the build that cannot be read."""
+    from scripts.render import Limits, _clean_error, run_kustomize
+
     assert target.flux is not None
     spec = target.flux.kustomization.get("spec") or {}
     with tempfile.TemporaryDirectory(prefix="flux-build-") as tmp:
         leaf = prepare(repo, target, Path(tmp))
-        proc = subprocess.run(kustomize_command(kubectl, leaf), capture_output=True, text=True, check=False)
+        proc, bound = run_kustomize(kustomize_command(kubectl, leaf), limits or Limits())
+        if bound:
+            return None, bound
+        assert proc is not None
         if proc.returncode != 0:
-            message = (proc.stderr.strip().splitlines() or ["kustomize failed"])[-1]
-            return None, message.replace(tmp + "/", "").removeprefix("Error: ")
+            return None, _clean_error(proc.stderr, repo, tmp)
     post = spec.get("postBuild")
     if not post and not spec.get("commonMetadata"):
         return proc.stdout, None

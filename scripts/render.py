@@ -15,13 +15,74 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import yaml
 
 from scripts.errors import InputError
 from scripts.model import Finding, Render, Resource, SourceRef, Target
-from scripts.yamlio import _Loader, document_lines, load_all_text
+from scripts.yamlio import _Loader, check_duplicate_keys, document_lines, load_all_text, load_file
+
+LIMITS_FILE = "config/limits.yaml"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on one input's cost, from config/limits.yaml."""
+
+    render_timeout_seconds: float = 120.0
+    render_memory_mib: int = 2048
+    lint_max_file_kib: int = 1024
+
+    @classmethod
+    def load(cls, repo: Path) -> Limits:
+        path = repo / LIMITS_FILE
+        if not path.is_file():
+            return cls()
+        data = load_file(path, LIMITS_FILE)
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise InputError("expected a mapping of limit: number", LIMITS_FILE)
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise InputError(f"unknown key `{unknown[0]}` (known: {', '.join(f.name for f in fields(cls))})",
+                             LIMITS_FILE)
+        values = {}
+        for field in fields(cls):
+            if field.name not in data:
+                continue
+            value = data[field.name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise InputError(f"`{field.name}` must be a positive number, found {value!r}", LIMITS_FILE)
+            values[field.name] = value
+        if values.get("render_memory_mib", 2048) < 1024:
+            raise InputError("`render_memory_mib` must be at least 1024 (kustomize needs about 1 GiB of address "
+                             "space to start)", LIMITS_FILE)
+        return cls(**values)
+
+
+def run_kustomize(command: list[str], limits: Limits) -> tuple[subprocess.CompletedProcess | None, str | None]:
+    """(kustomize's result, None), or (None, which bound it hit)."""
+    prefix = []
+    prlimit = shutil.which("prlimit")
+    if prlimit:
+        prefix = [prlimit, f"--as={int(limits.render_memory_mib) * 1024 * 1024}", "--"]
+    try:
+        proc = subprocess.run(prefix + command, capture_output=True, text=True, encoding="utf-8", errors="replace",
+                              timeout=limits.render_timeout_seconds, check=False)
+    except subprocess.TimeoutExpired:
+        return None, (f"kustomize did not finish within {limits.render_timeout_seconds:g} s "
+                      f"(render_timeout_seconds in {LIMITS_FILE})")
+    if proc.returncode != 0 and ("fatal error: out of memory" in proc.stderr
+                                 or "runtime: out of memory" in proc.stderr
+                                 or "failed to reserve page summary memory" in proc.stderr):
+        return None, (f"kustomize ran out of memory: more than {limits.render_memory_mib} MiB "
+                      f"(render_memory_mib in {LIMITS_FILE}); a YAML alias bomb or a very large input?")
+    if proc.returncode < 0:
+        return None, f"kustomize was killed by signal {-proc.returncode}"
+    return proc, None
 
 
 def kubectl_binary() -> str:
@@ -78,21 +139,31 @@ class SourceIndex:
 
 
 _FILE_IN_ERROR = re.compile(r"(?:[Ff]ile:? |in |path |')(/[^\s':]+\.ya?ml)")
+_ACCUMULATING = re.compile(r"accumulating resources from '([^']+)'")
+_RECURSED = re.compile(r"recursed accumulation of path '([^']+)'")
+_GO_TRACE = re.compile(r"^(goroutine \d+|runtime\.|\t|created by |\S+\.go:\d+)")
 
 
-_MISSING_RESOURCE = re.compile(r"accumulating resources from '([^']+)'.*no such file or directory")
-
-
-def _clean_error(stderr: str, repo: Path) -> str:
-    """kustomize's error, shortened to what a person needs: the innermost
-    cause, with repository paths made relative."""
-    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
-    message = lines[-1] if lines else "kustomize failed without a message"
-    message = re.sub(r"^[Ee]rror: ", "", message).replace(str(repo) + os.sep, "")
-    missing = _MISSING_RESOURCE.search(message)
-    if missing:
-        return f"resource {missing.group(1)!r} does not exist (listed in a kustomization's resources)"
-    return message if len(message) <= 400 else message[:397] + "..."
+def _clean_error(stderr: str, repo: Path, tmp: str | None = None) -> str:
+    """kustomize's error, shortened to what a person needs: every line that
+    says something (git's own `fatal:` lines included, not only the last),
+    repository paths made relative, the middle of a very long chain cut."""
+    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip() and not _GO_TRACE.match(ln)]
+    if not lines:
+        return "kustomize failed without a message"
+    lines = [re.sub(r"^[Ee]rror: ", "", ln) for ln in lines]
+    message = " | ".join(dict.fromkeys(lines))
+    for prefix in filter(None, (tmp, str(repo))):
+        message = message.replace(prefix + os.sep, "").replace(prefix, ".")
+    entries = _ACCUMULATING.findall(message)
+    if entries and message.endswith("no such file or directory") and "://" not in entries[-1] \
+            and not entries[-1].startswith(("git@", "github.com/")):
+        parents = _RECURSED.findall(message)
+        where = f"{parents[-1]}/kustomization.yaml" if parents else "the root's kustomization"
+        return f"resource {entries[-1]!r} does not exist (listed in the resources of {where})"
+    if len(message) > 600:  # the cause is at the end of kustomize's chain: keep both ends
+        message = message[:200] + " ... " + message[-395:]
+    return message
 
 
 def _pinpoint(repo: Path, target: Target, stderr: str) -> tuple[str | None, SourceRef | None]:
@@ -103,17 +174,29 @@ def _pinpoint(repo: Path, target: Target, stderr: str) -> tuple[str | None, Sour
         if path.suffix not in (".yaml", ".yml") and path.name != "Kustomization":
             continue
         try:
-            load_all_text(path.read_text(encoding="utf-8"), file)
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = path.read_bytes()[:exc.start].count(b"\n") + 1
+            return f"not UTF-8 text (byte {exc.object[exc.start]:#04x})", SourceRef(file, line)
+        except OSError:
+            continue
+        try:
+            load_all_text(text, file)
+            check_duplicate_keys(text, file)  # kustomize refuses them; PyYAML takes the last
         except InputError as exc:
             return exc.message, SourceRef(file, exc.line)
-        except (OSError, UnicodeDecodeError):
-            continue
-    match = _FILE_IN_ERROR.search(stderr)
-    if match:
-        try:
-            return None, SourceRef(os.path.relpath(match.group(1), repo).replace(os.sep, "/"))
-        except ValueError:
-            return None, None
+    if stderr.rstrip().endswith("no such file or directory"):
+        # A missing resource: blame the kustomization that lists it.
+        parents = _RECURSED.findall(stderr)
+        directory = os.path.relpath(parents[-1], repo) if parents else target.directory
+        kfile = next((f"{directory}/{n}" for n in ("kustomization.yaml", "kustomization.yml", "Kustomization")
+                      if (repo / directory / n).is_file()), None)
+        if kfile and not kfile.startswith(".."):
+            return None, SourceRef(kfile.removeprefix("./"))
+    for match in _FILE_IN_ERROR.finditer(stderr):
+        rel = os.path.relpath(match.group(1), repo).replace(os.sep, "/")
+        if not rel.startswith("..") and (repo / rel).is_file():
+            return None, SourceRef(rel)
     return None, None
 
 
@@ -142,51 +225,88 @@ def _lazy(target: Target, text: str, index: SourceIndex) -> Render:
     return render
 
 
-def render_flux_build(repo: Path, target: Target, index: SourceIndex, kubectl: str) -> Render:
+def render_flux_build(repo: Path, target: Target, index: SourceIndex, kubectl: str, limits: Limits) -> Render:
     from scripts import flux
 
-    text, error = flux.build(repo, target, kubectl)
+    file = target.flux.file if target.flux else None
+    try:
+        text, error = flux.build(repo, target, kubectl, limits)
+    except InputError as exc:
+        source = SourceRef(exc.file, exc.line) if exc.file else SourceRef(file) if file else None
+        return Render(target=target, error=exc.message, error_source=source)
     if error is not None:
-        file = target.flux.file if target.flux else None
         return Render(target=target, error=error, error_source=SourceRef(file) if file else None)
     return _lazy(target, text or "", index)
 
 
-def render_target(repo: Path, target: Target, index: SourceIndex, kubectl: str) -> Render:
+def escaping_links(repo: Path, files: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(file, where it leads) for every file of a build that is, or lies
+    under, a link leading out of the repository (or a link loop)."""
+    real_repo = os.path.realpath(repo)
+    out = []
+    for file in files:
+        try:
+            real = os.path.realpath(repo / file, strict=True)
+        except (OSError, RuntimeError):
+            out.append((file, "a link loop or a missing link target"))
+            continue
+        if real != real_repo and not real.startswith(real_repo + os.sep):
+            out.append((file, real))
+    return out
+
+
+def render_target(repo: Path, target: Target, index: SourceIndex, kubectl: str, limits: Limits) -> Render:
+    escaping = escaping_links(repo, target.sources)
+    if escaping:
+        file, leads = escaping[0]
+        return Render(target=target, error=f"{file} is a link out of the repository ({leads}): Flux's source "
+                                           "artifact holds only the repository, so this cannot build in the "
+                                           "cluster", error_source=SourceRef(file))
     if target.flux is not None:
-        return render_flux_build(repo, target, index, kubectl)
-    proc = subprocess.run(
-        [kubectl, "kustomize", str(repo / target.directory)],
-        capture_output=True, text=True, check=False,
-    )
-    if proc.returncode != 0:
-        message, source = _pinpoint(repo, target, proc.stderr)
+        return render_flux_build(repo, target, index, kubectl, limits)
+    proc, bound = run_kustomize([kubectl, "kustomize", str(repo / target.directory)], limits)
+    if proc is None or proc.returncode != 0:
+        stderr = proc.stderr if proc is not None else ""
+        message, source = _pinpoint(repo, target, stderr)
         if source is None:
             kfile = next((f for f in target.sources if f.startswith(target.directory + "/")), None)
             source = SourceRef(kfile) if kfile else None
-        return Render(target=target, error=message or _clean_error(proc.stderr, repo), error_source=source)
+        return Render(target=target, error=bound or message or _clean_error(stderr, repo), error_source=source)
     return _lazy(target, proc.stdout, index)
 
 
 def render_all(repo: Path, targets: list[Target], jobs: int | None = None,
-               index: SourceIndex | None = None, on_render: Callable[[Render], None] | None = None
-               ) -> list[Render]:
+               index: SourceIndex | None = None, on_render: Callable[[Render], None] | None = None,
+               limits: Limits | None = None) -> list[Render]:
     """Render every target once, `jobs` at a time (default: the machine's
     cores); `on_render` is called with each render as soon as it is made."""
     if not targets:
         return []
     kubectl = kubectl_binary()
     index = index or SourceIndex(repo)
+    limits = limits or Limits.load(repo)
     workers = max(1, jobs or os.cpu_count() or 1)
 
     def one(target: Target) -> Render:
-        render = render_target(repo, target, index, kubectl)
+        try:
+            render = render_target(repo, target, index, kubectl, limits)
+        except InputError as exc:  # a file of the build that cannot be read: that root's finding
+            render = Render(target=target, error=exc.message,
+                            error_source=SourceRef(exc.file, exc.line) if exc.file else None)
         if on_render is not None:
             on_render(render)
         return render
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
         return list(pool.map(one, targets))
+    except BaseException:
+        # Interrupted: start no further kustomize; those running are bounded
+        # by the render timeout (and got the terminal's SIGINT themselves).
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 def render_with_flux(repo: Path, targets: list[Target], kustomizations: dict, jobs: int | None = None,
@@ -197,7 +317,8 @@ def render_with_flux(repo: Path, targets: list[Target], kustomizations: dict, jo
     from scripts import flux
 
     index = SourceIndex(repo)
-    renders = render_all(repo, targets, jobs, index, on_render)
+    limits = Limits.load(repo)
+    renders = render_all(repo, targets, jobs, index, on_render, limits)
     builds: list[Target] = []
     findings: list[Finding] = []
     for render in renders:
@@ -207,5 +328,5 @@ def render_with_flux(repo: Path, targets: list[Target], kustomizations: dict, jo
             more, found = flux.expand(repo, render, kustomizations)
             builds += more
             findings += found
-    renders += render_all(repo, builds, jobs, index, on_render)
+    renders += render_all(repo, builds, jobs, index, on_render, limits)
     return sorted(renders, key=lambda r: r.target.path), findings

@@ -34,7 +34,10 @@ from scripts.yamlio import load_file
 CONFIG_FILE = "config/checkov.yaml"
 # What checkov reads from the environment: no calls home for guideline
 # mappings or package scans; the same settings in every worker.
-CHECKOV_ENV = {"BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false", "LOG_LEVEL": "ERROR"}
+CHECKOV_ENV = {"BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false", "LOG_LEVEL": "ERROR",
+               # Our workers are the parallelism: checkov forking processes of its
+               # own per render costs time and leaves grandchildren on a stop.
+               "CHECKOV_PARALLELIZATION_TYPE": "none"}
 
 
 def load_skips(repo: Path) -> dict[str, str]:

@@ -95,6 +95,8 @@ def run(options: Options) -> Report:
         progress("discovering roots")
         t0 = time.perf_counter()
         found = options.discovery or discover(repo)
+        if not found.targets and not found.findings and options.only is None:
+            raise UsageError(f"--repo {options.repo}: no kustomization under it, nothing to validate")
         targets = select(found.targets, repo, options.targets)
         if options.shard:
             targets = shard(targets, *options.shard)

@@ -65,3 +65,30 @@ def document_lines(text: str) -> list[int]:
     if has_content:
         lines.append(start)
     return lines
+
+
+class _DuplicateKeyLoader(_Loader):  # type: ignore[misc, valid-type]
+    """Refuses a mapping with the same key twice, as kustomize does."""
+
+    def construct_mapping(self, node, deep=False):  # noqa: ANN001, ANN201 - PyYAML's signature
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            try:
+                key = self.construct_object(key_node, deep=True)
+                hash(key)
+            except (yaml.YAMLError, TypeError):
+                continue
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key]})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def check_duplicate_keys(text: str, file: str) -> None:
+    """InputError naming the line of the first key written twice in a mapping."""
+    try:
+        for _ in yaml.load_all(text, Loader=_DuplicateKeyLoader):
+            pass
+    except yaml.YAMLError as exc:
+        raise InputError(_describe(exc), file, _error_line(exc)) from None
