@@ -165,7 +165,7 @@ def run(services: int, out: Path, report_json: str | None, jobs: int | None = No
     result = validate(Options(repo=out, jobs=jobs, progress=True))
     if report_json:
         report.write_json(report_json, result)
-    timings = {stage: round(value, 3) for stage, value in result.timings.items()}
+    timings = {stage: round(value, 3) for stage, value in result.timings.items() if value is not None}
     summary = {
         "services": services,
         "targets": len(result.renders),

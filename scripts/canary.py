@@ -1,10 +1,28 @@
 """`canary` and `promote`: edit an overlay's weights and images the way a
-reviewer expects, keeping comments and layout (ruamel.yaml round-trip), and
-roll the edit back if the touched root no longer validates."""
+reviewer expects, keeping comments and layout (ruamel.yaml round-trip).
+
+An edit never reaches the user's files unless it validates: the new files
+are written into a copy of what the overlay's build reads, that copy is
+rendered and checked (schema and policy), and only then are the files
+swapped in, each atomically (a temp file in the same directory, fsync,
+rename), with SIGINT/SIGTERM held off between the first rename and the
+last. The whole read-edit-check-swap runs under a lock, so two runs one
+after the other each see the other's result. A file whose content would
+not change is not written at all.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
+import json
+import os
+import re
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,15 +39,27 @@ IMAGE_NAMES = {"v1": "ai-inference-service-v1", "v2": "ai-inference-service-v2"}
 MODELS_CONFIGMAP = "ai-inference-service-models"
 
 
-def _yaml(root_is_list: bool) -> YAML:
+ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+LOCK_FILE = ".cache/overlay-edit.lock"
+# A key whose block sequence starts at the key's own column, as
+# `kustomize edit` writes them ("resources:\n- a.yaml").
+_FLUSH_SEQUENCE = re.compile(r"^( *)[^\s#-][^\n]*:[ \t]*\n(?:[ \t]*#[^\n]*\n)*\1- ", re.MULTILINE)
+
+
+def _yaml(flush_sequences: bool) -> YAML:
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.width = 4096
-    if root_is_list:
+    if flush_sequences:
         yaml.indent(mapping=2, sequence=2, offset=0)
     else:
         yaml.indent(mapping=2, sequence=4, offset=2)
     return yaml
+
+
+def _plain(data: Any) -> Any:
+    """ruamel's round-trip objects as plain data, to tell a real change."""
+    return json.loads(json.dumps(data, default=str))
 
 
 @dataclass
@@ -42,49 +72,93 @@ class Document:
     data: Any
     yaml: YAML
 
+    plain: Any = None  # the data as loaded, to tell whether an edit changed anything
+
     @classmethod
     def load(cls, path: Path, display: str) -> Document:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_bytes().decode("utf-8")
         except FileNotFoundError:
             raise InputError("file not found", display) from None
-        yaml = _yaml(root_is_list=False)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})",
+                             display) from None
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror}", display) from None
+        # JSON patches are a top-level list with dashes at column 0; other
+        # files keep the sequence style they were written in.
+        first = next((ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")
+        yaml = _yaml(flush_sequences=first.startswith("-") or bool(_FLUSH_SEQUENCE.search(text)))
         try:
             data = yaml.load(text)
         except YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             raise InputError(f"invalid YAML: {getattr(exc, 'problem', exc)}", display,
                              mark.line + 1 if mark else None) from None
-        if isinstance(data, list):  # JSON patches: a top-level list, dashes at column 0
-            yaml = _yaml(root_is_list=True)
-        return cls(path, display, text, data, yaml)
+        except Exception as exc:  # noqa: BLE001 - ruamel raises a few non-YAMLError types on odd input
+            raise InputError(f"cannot parse: {exc}", display) from None
+        return cls(path, display, text, data, yaml, _plain(data))
+
+    @property
+    def changed(self) -> bool:
+        return _plain(self.data) != self.plain
 
     def render(self) -> str:
+        if not self.changed:
+            return self.original
         out = io.StringIO()
         self.yaml.dump(self.data, out)
         return out.getvalue()
 
 
+def environments(repo: Path) -> list[str]:
+    """The overlays of the repository: directories of overlays/ (not links
+    out of it) that hold a kustomization."""
+    from scripts.discover import kustomization_file
+
+    overlays = repo / "overlays"
+    if not overlays.is_dir():
+        return []
+    real = os.path.realpath(overlays)
+    return sorted(p.name for p in overlays.iterdir()
+                  if p.is_dir() and not p.is_symlink() and os.path.dirname(os.path.realpath(p)) == real
+                  and kustomization_file(p) is not None)
+
+
+def check_env(repo: Path, env: str, flag: str = "--env") -> str:
+    """An environment is a name from overlays/, never a path."""
+    known = environments(repo)
+    if not ENV_NAME.match(env) or env not in known:
+        raise UsageError(f"{flag} {env}: not an environment (choose from: {', '.join(known) or 'none found'})")
+    return env
+
+
 class Overlay:
     """The files of overlays/<env> that hold its images, models and weights."""
 
-    def __init__(self, repo: Path, env: str):
+    def __init__(self, repo: Path, env: str, flag: str = "--env"):
+        from scripts.discover import kustomization_file
+
         self.repo = repo
-        self.env = env
+        self.env = check_env(repo, env, flag)
         self.directory = repo / "overlays" / env
-        if not (self.directory / "kustomization.yaml").is_file():
-            known = sorted(p.name for p in (repo / "overlays").iterdir() if (p / "kustomization.yaml").is_file()) \
-                if (repo / "overlays").is_dir() else []
-            raise UsageError(f"--env {env}: no overlays/{env}/kustomization.yaml (environments: {', '.join(known)})")
-        self.kustomization = Document.load(self.directory / "kustomization.yaml",
-                                           f"overlays/{env}/kustomization.yaml")
+        kfile = kustomization_file(self.directory)
+        assert kfile is not None
+        self.kustomization = Document.load(kfile, f"overlays/{env}/{kfile.name}")
+        if not isinstance(self.kustomization.data, dict):
+            raise InputError("a kustomization must be a YAML mapping", self.kustomization.display)
         weights = self.directory / WEIGHTS_FILE
         self.weights = Document.load(weights, f"overlays/{env}/{WEIGHTS_FILE}") if weights.is_file() else None
+        if self.weights is not None and not isinstance(self.weights.data, list):
+            raise InputError("expected a list of JSON patch operations", self.weights.display)
 
     # -- reading
     def image(self, slot: str) -> dict:
-        for entry in self.kustomization.data.get("images") or []:
-            if entry.get("name") == IMAGE_NAMES[slot]:
+        images = self.kustomization.data.get("images") or []
+        if not isinstance(images, list):
+            raise InputError("`images` must be a list", self.kustomization.display)
+        for entry in images:
+            if isinstance(entry, dict) and entry.get("name") == IMAGE_NAMES[slot]:
                 return entry
         raise InputError(f"no images: entry named {IMAGE_NAMES[slot]}", self.kustomization.display)
 
@@ -94,9 +168,14 @@ class Overlay:
         return ref + (f"@{entry['digest']}" if entry.get("digest") else "")
 
     def _models(self) -> list:
-        for gen in self.kustomization.data.get("configMapGenerator") or []:
-            if gen.get("name") == MODELS_CONFIGMAP:
-                return gen.setdefault("literals", [])
+        generators = self.kustomization.data.get("configMapGenerator") or []
+        for gen in generators if isinstance(generators, list) else []:
+            if isinstance(gen, dict) and gen.get("name") == MODELS_CONFIGMAP:
+                literals = gen.setdefault("literals", [])
+                if not isinstance(literals, list):
+                    raise InputError(f"configMapGenerator {MODELS_CONFIGMAP}: `literals` must be a list",
+                                     self.kustomization.display)
+                return literals
         raise InputError(f"no configMapGenerator named {MODELS_CONFIGMAP}", self.kustomization.display)
 
     def model(self, slot: str) -> str | None:
@@ -111,12 +190,18 @@ class Overlay:
             raise InputError("no canary weights (the overlay does not use the istio component)",
                              f"overlays/{self.env}/{WEIGHTS_FILE}")
         for op in self.weights.data or []:
-            if op.get("path") == WEIGHT_PATHS[slot]:
+            if isinstance(op, dict) and op.get("path") == WEIGHT_PATHS[slot]:
                 return op
         raise InputError(f"no operation on {WEIGHT_PATHS[slot]}", self.weights.display)
 
     def weight(self, slot: str) -> int | None:
-        return None if self.weights is None else self._weight_op(slot).get("value")
+        if self.weights is None:
+            return None
+        value = self._weight_op(slot).get("value")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(f"the weight at {WEIGHT_PATHS[slot]} is not a whole number: {value!r}",
+                             self.weights.display)
+        return value
 
     # -- editing
     def set_weights(self, v2: int) -> None:
@@ -155,44 +240,107 @@ def check_weight(value: str) -> int:
 
 def status(repo: Path) -> list[dict[str, Any]]:
     rows = []
-    overlays = repo / "overlays"
-    for directory in sorted(p for p in overlays.iterdir() if (p / "kustomization.yaml").is_file()):
-        overlay = Overlay(repo, directory.name)
+    for env in environments(repo):
+        overlay = Overlay(repo, env)
         rows.append({"env": overlay.env, "v1_image": overlay.image_ref("v1"), "v2_image": overlay.image_ref("v2"),
                      "v1_model": overlay.model("v1"), "v2_model": overlay.model("v2"),
                      "v1_weight": overlay.weight("v1"), "v2_weight": overlay.weight("v2")})
     return rows
 
 
-def apply(repo: Path, overlays: list[Overlay], kubernetes_version: str) -> list[Finding]:
-    """Write the edited files, re-validate the touched roots (schema and
-    policy); on any error finding, put every file back as it was."""
+@contextlib.contextmanager
+def edit_lock(repo: Path) -> Iterator[None]:
+    """One overlay edit at a time in this repository (a lock file under
+    .cache/, released when the process ends, however it ends)."""
+    path = repo / LOCK_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115 - held for the block
+    except OSError as exc:
+        raise InputError(f"cannot create the edit lock: {exc.strerror}", LOCK_FILE) from None
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _validate_copy(repo: Path, overlays: list[Overlay], new_texts: dict[Path, str], kubernetes_version: str
+                   ) -> list[Finding]:
+    """Render and check the touched overlays in a copy of what their builds
+    read, with the new files in it. The user's tree is not written."""
     from scripts import policy, schema
     from scripts.discover import discover
     from scripts.policy_support import PolicyConfig
     from scripts.render import render_all
     from scripts.validate import render_findings
 
-    written: list[Document] = []
-    try:
-        for overlay in overlays:
-            for document in overlay.documents():
-                new = document.render()
-                if new != document.original:
-                    document.path.write_text(new, encoding="utf-8")
-                    written.append(document)
-        touched = {f"overlays/{o.env}" for o in overlays}
-        targets = [t for t in discover(repo).targets if t.path in touched]
-        renders = render_all(repo, targets)
+    found = discover(repo)
+    touched = {f"overlays/{o.env}" for o in overlays}
+    targets = [t for t in found.targets if t.path in touched]
+    with tempfile.TemporaryDirectory(prefix="overlay-edit-") as tmp:
+        copy = Path(tmp)
+        for target in targets:
+            for file in target.sources:
+                source, destination = repo / file, copy / file
+                if file.startswith("..") or not source.is_file():
+                    continue
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, destination)
+        for path, text in new_texts.items():
+            destination = copy / path.relative_to(repo)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_text(text, encoding="utf-8")
+        copied = [t for t in discover(copy).targets if t.path in touched]
+        renders = render_all(copy, copied)
         findings = render_findings(renders)
         findings += schema.run(repo, renders, kubernetes_version)
         findings += policy.run(policy.PolicyContext(repo, renders, kubernetes_version, PolicyConfig.load(repo)))
-        errors = [f for f in findings if f.severity == "error"]
-    except BaseException:
-        for document in written:
-            document.path.write_text(document.original, encoding="utf-8")
-        raise
-    if errors:
-        for document in written:
-            document.path.write_text(document.original, encoding="utf-8")
+    return [f for f in findings if f.severity == "error"]
+
+
+def _swap_in(documents: list[tuple[Document, str]]) -> None:
+    """Write each new file next to its original, fsync, then rename them all
+    over the originals with SIGINT/SIGTERM held until the last rename."""
+    staged: list[tuple[Document, str]] = []
+    try:
+        for document, text in documents:
+            if document.path.read_bytes().decode("utf-8", errors="replace") != document.original:
+                raise InputError("changed by someone else while this edit was checked; run the command again",
+                                 document.display)
+            fd, tmp = tempfile.mkstemp(dir=document.path.parent, prefix=f".{document.path.name}.")
+            staged.append((document, tmp))
+            with os.fdopen(fd, "w", encoding="utf-8") as stream:
+                stream.write(text)
+                stream.flush()
+                os.fsync(stream.fileno())
+            shutil.copymode(document.path, tmp)
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            for document, tmp in staged:
+                os.replace(tmp, document.path)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        staged = []
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}; no file was changed", staged[-1][0].display
+                         if staged else documents[0][0].display) from None
+    finally:
+        for _, tmp in staged:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def apply(repo: Path, overlays: list[Overlay], kubernetes_version: str) -> list[Finding]:
+    """Check the edited overlays in a copy; if they validate, swap the
+    changed files in. Returns the error findings (then nothing was written).
+    Call under edit_lock, with the overlays loaded under it too."""
+    documents = [(d, d.render()) for o in overlays for d in o.documents()]
+    documents = [(d, text) for d, text in documents if text != d.original]
+    if not documents:
+        return []
+    errors = _validate_copy(repo, overlays, {d.path: text for d, text in documents}, kubernetes_version)
+    if not errors:
+        _swap_in(documents)
     return errors

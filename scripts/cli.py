@@ -83,7 +83,8 @@ def build_parser() -> Parser:
 
     canary = commands.add_parser("canary", help="set or show the v1/v2 traffic split per environment",
                                  description="Edit or show canary weights; edits keep comments and are "
-                                             "rolled back if the overlay no longer validates.")
+                                             "refused, leaving every file as it was, if the overlay would no "
+                                             "longer validate.")
     canary_commands = canary.add_subparsers(dest="canary_command", metavar="ACTION", parser_class=Parser)
     canary_set = canary_commands.add_parser("set", help="give v2 WEIGHT percent of traffic (v1 the rest)")
     canary_set.add_argument("--env", required=True, help="overlay name, e.g. prod")
@@ -95,7 +96,8 @@ def build_parser() -> Parser:
     promote = commands.add_parser(
         "promote", help="make v2 the stable version, or copy image tags between environments",
         description="`promote --env E`: v1 takes v2's image and model version, weights go back to 100/0. "
-                    "`promote --from A --to B`: B's slots take A's images. Rolled back if B no longer validates.")
+                    "`promote --from A --to B`: B's slots take A's images. Refused, with no file changed, if B "
+                    "would no longer validate.")
     promote.add_argument("--env", help="environment whose v2 becomes stable")
     promote.add_argument("--from", dest="source", metavar="ENV", help="environment to copy image tags from")
     promote.add_argument("--to", dest="destination", metavar="ENV", help="environment to copy image tags into")
@@ -278,9 +280,11 @@ def cmd_canary(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.canary_command == "set":
         weight = canary.check_weight(args.weight)
-        overlay = canary.Overlay(repo, args.env)
-        overlay.set_weights(weight)
-        return _apply(repo, [overlay], f"{args.env}: v1 {100 - weight}%, v2 {weight}%")
+        canary.check_env(repo, args.env)
+        with canary.edit_lock(repo):
+            overlay = canary.Overlay(repo, args.env)
+            overlay.set_weights(weight)
+            return _apply(repo, [overlay], f"{args.env}: v1 {100 - weight}%, v2 {weight}%")
     raise UsageError("canary: choose an action: set or status")
 
 
@@ -289,23 +293,30 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
     repo = Path(args.repo).resolve()
     if args.env and not (args.source or args.destination):
-        overlay = canary.Overlay(repo, args.env)
-        overlay.copy_image(dict(overlay.image("v2")), "v1")
-        model = overlay.model("v2")
-        if model:
-            overlay.set_model("v1", model)
-        if overlay.weights is not None:
-            overlay.set_weights(0)
-        return _apply(repo, [overlay], f"{args.env}: v1 now runs {overlay.image_ref('v1')} (model {model}); "
-                                       "weights 100/0")
+        canary.check_env(repo, args.env)
+        with canary.edit_lock(repo):
+            overlay = canary.Overlay(repo, args.env)
+            overlay.copy_image(dict(overlay.image("v2")), "v1")
+            model = overlay.model("v2")
+            if model:
+                overlay.set_model("v1", model)
+            if overlay.weights is not None:
+                overlay.set_weights(0)
+            return _apply(repo, [overlay], f"{args.env}: v1 now runs {overlay.image_ref('v1')} (model {model}); "
+                                           "weights 100/0")
     if args.source and args.destination and not args.env:
+        # Names, never paths: "prod/", "./prod" and "../overlays/prod" are refused here.
+        canary.check_env(repo, args.source, "--from")
+        canary.check_env(repo, args.destination, "--to")
         if args.source == args.destination:
             raise UsageError("--from and --to name the same environment")
-        source, target = canary.Overlay(repo, args.source), canary.Overlay(repo, args.destination)
-        for slot in ("v1", "v2"):
-            target.copy_image(dict(source.image(slot)), slot)
-        return _apply(repo, [target], f"{args.destination}: images now {target.image_ref('v1')} (v1), "
-                                      f"{target.image_ref('v2')} (v2), as in {args.source}")
+        with canary.edit_lock(repo):
+            source = canary.Overlay(repo, args.source, "--from")
+            target = canary.Overlay(repo, args.destination, "--to")
+            for slot in ("v1", "v2"):
+                target.copy_image(dict(source.image(slot)), slot)
+            return _apply(repo, [target], f"{args.destination}: images now {target.image_ref('v1')} (v1), "
+                                          f"{target.image_ref('v2')} (v2), as in {args.source}")
     raise UsageError("promote: use --env ENV, or --from ENV --to ENV")
 
 
@@ -315,7 +326,8 @@ def _apply(repo: Path, overlays: list, done: str) -> int:
 
     errors = canary.apply(repo, overlays, DEFAULT_KUBERNETES_VERSION)
     if errors:
-        print("edit rolled back: the overlay would not validate", file=sys.stderr)
+        touched = ", ".join(f"overlays/{o.env}" for o in overlays)
+        print(f"edit refused: {touched} would not validate with it; no file was changed", file=sys.stderr)
         for finding in errors:
             print(report._line(finding), file=sys.stderr)
         return EXIT_FINDINGS

@@ -47,6 +47,32 @@ def _is_remote(entry: str) -> bool:
     return "://" in entry or entry.startswith(("github.com/", "git@", "gitlab.com/"))
 
 
+_LIST_KEYS = ("resources", "components", "bases", "patches", "patchesStrategicMerge", "patchesJson6902",
+              "configMapGenerator", "secretGenerator", "crds", "transformers", "generators", "validators",
+              "configurations", "replacements", "images")
+
+
+def shape_problem(doc: dict) -> str | None:
+    """The first key of a kustomization with a shape kustomize refuses."""
+    for key in _LIST_KEYS:
+        value = doc.get(key)
+        if value is not None and not isinstance(value, list):
+            return f"`{key}` must be a list, found {type(value).__name__} {value!r}"[:200]
+    for key in ("patchesJson6902", "configMapGenerator", "secretGenerator", "replacements", "images"):
+        for index, item in enumerate(doc.get(key) or []):
+            if not isinstance(item, dict):
+                return f"`{key}[{index}]` must be a mapping, found {type(item).__name__}"
+    for key in ("configMapGenerator", "secretGenerator"):
+        for index, item in enumerate(doc.get(key) or []):
+            for sub in ("files", "envs", "literals"):
+                if item.get(sub) is not None and not isinstance(item[sub], list):
+                    return f"`{key}[{index}].{sub}` must be a list, found {type(item[sub]).__name__}"
+    for index, patch in enumerate(doc.get("patches") or []):
+        if not isinstance(patch, (dict, str)):
+            return f"`patches[{index}]` must be a mapping with path or patch, found {type(patch).__name__}"
+    return None
+
+
 def _file_entries(doc: dict) -> list[str]:
     """Plain files named by a kustomization (not resources: those may be dirs)."""
     entries: list[str] = []
@@ -76,6 +102,24 @@ def _file_entries(doc: dict) -> list[str]:
     return entries
 
 
+def _resolve(path: Path) -> Path | None:
+    """path with links followed; None for a link loop (kustomize's error then names it)."""
+    try:
+        return Path(os.path.realpath(path, strict=False)) if not _loops(path) else None
+    except (OSError, RuntimeError, ValueError):
+        return None
+
+
+def _loops(path: Path) -> bool:
+    try:
+        path.resolve(strict=False)
+    except RuntimeError:  # "Symlink loop" (Python 3.11)
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def kustomization_file(directory: Path) -> Path | None:
     for name in KUSTOMIZATION_FILES:
         candidate = directory / name
@@ -94,19 +138,20 @@ def read_kustomization(repo: Path, directory: Path) -> Kustomization:
             doc = {}
         if not isinstance(doc, dict):
             raise InputError("a kustomization must be a YAML mapping", result.file)
+        problem = shape_problem(doc)
+        if problem:
+            raise InputError(problem, result.file)
     except InputError as exc:
         result.error = exc
         return result
     result.files.append(result.file)
     for key in ("resources", "components", "bases"):
-        entries = doc.get(key) or []
-        if not isinstance(entries, list):
-            result.error = InputError(f"`{key}` must be a list", result.file)
-            return result
-        for entry in entries:
+        for entry in doc.get(key) or []:
             if not isinstance(entry, str) or _is_remote(entry):
                 continue
-            path = (directory / entry).resolve()
+            path = _resolve(directory / entry)
+            if path is None:
+                continue
             if path.is_dir() and kustomization_file(path):
                 result.children.append(_rel(repo, path))
             elif path.is_file():
@@ -114,8 +159,8 @@ def read_kustomization(repo: Path, directory: Path) -> Kustomization:
                 result.resource_files.append(_rel(repo, path))
             # A missing entry is left to kustomize, which names it in its error.
     for entry in _file_entries(doc):
-        path = (directory / entry).resolve()
-        if path.is_file():
+        path = _resolve(directory / entry)
+        if path is not None and path.is_file():
             result.files.append(_rel(repo, path))
     return result
 

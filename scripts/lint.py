@@ -42,6 +42,8 @@ ZIZMOR_SEVERITIES = {"Medium": "error", "High": "error", "Low": "warning", "Info
 
 
 KEPT_DOT_ENTRIES = {".github", ".yamllint.yaml", ".pre-commit-config.yaml"}
+# The tools' own configuration, linted with the manifests.
+CONFIG_FILES = (".yamllint.yaml", ".pre-commit-config.yaml", "config/", "schemas/skip.yaml", "schemas/sources.yaml")
 
 
 def yaml_files(repo: Path) -> list[str]:
@@ -57,6 +59,14 @@ def yaml_files(repo: Path) -> list[str]:
             if not rel.startswith(EXCLUDED_PREFIXES):
                 files.append(rel)
     return sorted(files)
+
+
+def files_to_lint(repo: Path, targets: list[Target]) -> list[str]:
+    """What the renders read, and the tools' own configuration (workflows
+    are checked apart): a YAML file no build reads is not linted."""
+    used = {f for t in targets for f in t.sources if f.endswith((".yaml", ".yml")) and not f.startswith("..")}
+    config = {f for f in yaml_files(repo) if f.startswith(CONFIG_FILES)}
+    return sorted(used | config)
 
 
 def owner_map(targets: list[Target]) -> dict[str, str]:
@@ -153,18 +163,35 @@ class LintCache:
             pass
 
 
-def yamllint(repo: Path, files: list[str], owners: dict[str, str], cache: bool = True) -> list[Finding]:
+def yamllint(repo: Path, files: list[str], owners: dict[str, str], cache: bool = True,
+             max_kib: float | None = None) -> list[Finding]:
+    from scripts.render import Limits
+
     config = load_config(repo)
+    max_kib = max_kib if max_kib is not None else Limits.load(repo).lint_max_file_kib
     config_path = repo / CONFIG_FILE
     store = LintCache(repo, config_path.read_text(encoding="utf-8") if config_path.is_file() else "") \
         if cache else None
     findings = []
     for file in files:
         try:
-            text = (repo / file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            size = (repo / file).stat().st_size
+            if size > max_kib * 1024:
+                findings.append(Finding(
+                    stage="lint", target=owners.get(file, "."), rule="not-linted", severity="warning", file=file,
+                    message=f"not linted: {size / 1024:,.0f} KiB is above lint_max_file_kib ({max_kib:g}) "
+                            "in config/limits.yaml"))
+                continue
+            text = (repo / file).read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
             findings.append(Finding(stage="lint", target=owners.get(file, "."), rule="unreadable",
-                                    severity="error", message=str(exc), file=file))
+                                    severity="error", file=file,
+                                    message=f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                                            f"{exc.start})"))
+            continue
+        except OSError as exc:
+            findings.append(Finding(stage="lint", target=owners.get(file, "."), rule="unreadable",
+                                    severity="error", message=f"cannot read: {exc.strerror}", file=file))
             continue
         if config.is_file_ignored(file):
             continue
@@ -242,7 +269,7 @@ def run(repo: Path, targets: list[Target], files: list[str] | None = None,
     """yamllint on `files` (default: every YAML source), plus the workflow
     checkers when the repository has GitHub workflows."""
     owners = owner_map(targets)
-    files = files if files is not None else yaml_files(repo)
+    files = files if files is not None else files_to_lint(repo, targets)
     workflow_dir = repo / ".github" / "workflows"
     workflow_files = sorted(f".github/workflows/{p.name}" for p in workflow_dir.glob("*.y*ml")
                             if p.is_file()) if workflows and workflow_dir.is_dir() else []

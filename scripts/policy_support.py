@@ -63,18 +63,51 @@ class PolicyConfig:
     @classmethod
     def load(cls, repo: Path) -> PolicyConfig:
         data = load_file(repo / CONFIG_FILE, CONFIG_FILE) if (repo / CONFIG_FILE).is_file() else {}
+        data = {} if data is None else data
         if not isinstance(data, dict):
             raise InputError("expected a mapping", CONFIG_FILE)
-        gpu = data.get("gpu") or {}
+        registries = _typed(data, "registries", list, [], "a list of registry prefixes")
+        if not all(isinstance(r, str) and r.strip() for r in registries):
+            # A string here would be iterated letter by letter and let almost any image pass.
+            raise InputError("`registries` must be a list of non-empty strings (registry prefixes)", CONFIG_FILE)
+        environments = _typed(data, "environments", dict, {}, "a mapping of environment name to settings")
+        for name, settings in environments.items():
+            if not isinstance(settings, dict) and settings is not None:
+                raise InputError(f"`environments.{name}` must be a mapping of settings, found "
+                                 f"{type(settings).__name__}", CONFIG_FILE)
+            for key, value in (settings or {}).items():
+                if key in ("ha", "strict_mtls", "gpu") and not isinstance(value, bool):
+                    raise InputError(f"`environments.{name}.{key}` must be true or false, found {value!r}",
+                                     CONFIG_FILE)
+        environments = {name: dict(settings or {}) for name, settings in environments.items()}
+        ha_min = data.get("ha_min_replicas", 3)
+        if isinstance(ha_min, bool) or not isinstance(ha_min, int) or ha_min < 1:
+            raise InputError(f"`ha_min_replicas` must be a whole number of at least 1, found {ha_min!r}", CONFIG_FILE)
+        gpu = _typed(data, "gpu", dict, {}, "a mapping")
+        for key in ("resource", "taint_key", "node_label"):
+            if key in gpu and not isinstance(gpu[key], str):
+                raise InputError(f"`gpu.{key}` must be a string", CONFIG_FILE)
+        deprecated = _typed(data, "deprecated_apis", dict, {}, "a mapping of apiVersion to {removed_in, use}")
+        if not all(isinstance(v, dict) for v in deprecated.values()):
+            raise InputError("`deprecated_apis` entries must be mappings with removed_in and use", CONFIG_FILE)
         return cls(
-            registries=list(data.get("registries") or []),
-            environments=dict(data.get("environments") or {}),
-            ha_min_replicas=int(data.get("ha_min_replicas", 3)),
+            registries=list(registries),
+            environments=environments,
+            ha_min_replicas=ha_min,
             gpu_resource=gpu.get("resource", "nvidia.com/gpu"),
             gpu_taint_key=gpu.get("taint_key", "nvidia.com/gpu"),
             gpu_node_label=gpu.get("node_label", "nvidia.com/gpu.present"),
-            deprecated_apis=dict(data.get("deprecated_apis") or {}),
+            deprecated_apis=dict(deprecated),
         )
+
+
+def _typed(data: dict, key: str, kind: type, default: Any, what: str) -> Any:
+    value = data.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, kind):
+        raise InputError(f"`{key}` must be {what}, found {type(value).__name__} {value!r}"[:200], CONFIG_FILE)
+    return value
 
 
 def environment_of(render: Render) -> str | None:

@@ -21,8 +21,17 @@ def to_json(report: Report) -> dict[str, Any]:
         "kubernetes_version": report.kubernetes_version,
         "targets": [{"path": r.target.path, "objects": len(r.objects), "rendered": r.ok} for r in report.renders],
         "findings": [f.as_dict() for f in report.findings],
-        "timings": {stage: round(report.timings.get(stage, 0.0), 4) for stage in (*STAGES, "total")},
+        "timings": {stage: _round(report.timings.get(stage, 0.0)) for stage in (*STAGES, "total")},
     }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def ran(timings: dict[str, Any], stage: str) -> bool:
+    """Did the stage run? (A report's timing is null for one that did not.)"""
+    return stage == "render" or timings.get(stage, 0.0) is not None
 
 
 def _location(finding: Finding) -> str:
@@ -45,6 +54,11 @@ def to_junit(report: Report) -> str:
         for stage in STAGES:
             stage_findings = [f for f in findings if f.stage == stage]
             stage_errors = [f for f in stage_findings if f.severity == "error"]
+            if not ran(report.timings, stage):
+                case = ET.SubElement(suite, "testcase", classname=target, name=stage)
+                ET.SubElement(case, "skipped", message="stage not run")
+                count += 1
+                continue
             if not stage_errors:
                 case = ET.SubElement(suite, "testcase", classname=target, name=stage)
                 count += 1
@@ -176,6 +190,13 @@ def load_json_report(path: str) -> dict[str, Any]:
     missing = {"ok", "kubernetes_version", "targets", "findings", "timings"} - keys
     if missing:
         raise InputError(f"not a validate report (missing {', '.join(sorted(missing))})", path)
+    shapes = {"targets": list, "findings": list, "timings": dict}
+    for key, kind in shapes.items():
+        if not isinstance(data[key], kind):
+            raise InputError(f"not a validate report (`{key}` is not a {kind.__name__})", path)
+    if not all(isinstance(f, dict) and {"target", "stage", "severity"} <= set(f) for f in data["findings"]) or \
+            not all(isinstance(t, dict) and "path" in t for t in data["targets"]):
+        raise InputError("not a validate report (malformed targets or findings)", path)
     return data
 
 
@@ -183,7 +204,10 @@ def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
     """One report from the shards' reports: targets and findings joined,
     stage timings added up (CPU spent, not wall time)."""
     versions = sorted({r["kubernetes_version"] for r in reports})
-    timings = {stage: round(sum(r["timings"].get(stage, 0.0) for r in reports), 4) for stage in (*STAGES, "total")}
+    # A stage any shard skipped is "not run" in the merge: some targets were
+    # not checked by it, and the summary must not show them as passed.
+    timings = {stage: None if any(not ran(r["timings"], stage) for r in reports)
+               else round(sum(r["timings"].get(stage) or 0.0 for r in reports), 4) for stage in (*STAGES, "total")}
     findings = [f for r in reports for f in r["findings"]]
     return {
         "ok": all(r["ok"] for r in reports) and not any(f["severity"] == "error" for f in findings),
@@ -207,7 +231,8 @@ def markdown_summary(data: dict[str, Any]) -> str:
         cells = []
         for stage in STAGES:
             errors, warnings = counts[(target, stage, "error")], counts[(target, stage, "warning")]
-            cells.append(f"❌ {errors}" if errors else f"⚠️ {warnings}" if warnings else "✅")
+            cells.append(f"❌ {errors}" if errors else f"⚠️ {warnings}" if warnings else
+                         "✅" if ran(data["timings"], stage) else "not run")
         lines.append(f"| `{target}` | {objects.get(target, '')} | " + " | ".join(cells) + " |")
     errors = [f for f in data["findings"] if f["severity"] == "error"]
     if errors:

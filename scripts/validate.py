@@ -78,7 +78,10 @@ def render_findings(renders: list[Render]) -> list[Finding]:
 def run(options: Options) -> Report:
     started = time.perf_counter()
     progress = Progress(options.progress)
-    timings = dict.fromkeys(STAGES, 0.0)
+    # A stage that does not run has no timing (null in the JSON report), so
+    # no report or summary can show it as passed.
+    timings: dict[str, float | None] = {stage: 0.0 if stage in (*options.stages, "render") else None
+                                        for stage in STAGES}
     repo = options.repo.resolve()
     version = schema.check_version(options.kubernetes_version)
     unknown = [s for s in options.stages if s not in STAGES]
@@ -106,7 +109,8 @@ def run(options: Options) -> Report:
         if "lint" in options.stages and whole_repo:
             # Every YAML file of the tree, linted while kustomize renders:
             # its findings are given their roots once the renders exist.
-            lint_job = helper.submit(_timed, lint.run, repo, [], None, True)
+            files = lint.files_to_lint(repo, found.targets)
+            lint_job = helper.submit(_timed, lint.run, repo, [], files, True)
 
         progress(f"rendering {len(targets)} targets")
         on_render = checkov.submit if checkov is not None else None

@@ -44,7 +44,7 @@ def test_canary_refuses_bad_weights(tree, weight):
 
 def test_canary_unknown_env(tree):
     proc = run(tree, "canary", "set", "--env", "qa", "--weight", "5")
-    assert proc.returncode == 2 and "no overlays/qa" in proc.stderr
+    assert proc.returncode == 2 and "--env qa: not an environment (choose from: dev, gpu, prod, staging)" in proc.stderr
 
 
 def test_canary_status_table(tree):
@@ -90,7 +90,8 @@ def test_edit_that_breaks_validation_is_rolled_back(tree):
     before = prod.read_text()
     proc = run(tree, "promote", "--from", "staging", "--to", "prod")
     assert proc.returncode == 1
-    assert "edit rolled back" in proc.stderr and "image_registry_allowed" in proc.stderr
+    assert "edit refused" in proc.stderr and "no file was changed" in proc.stderr
+    assert "image_registry_allowed" in proc.stderr
     assert prod.read_text() == before
 
 
