@@ -152,16 +152,20 @@ def read_kustomization(repo: Path, directory: Path) -> Kustomization:
             path = _resolve(directory / entry)
             if path is None:
                 continue
+            # Files by the path written (a link keeps its own name, so a link
+            # out of the repository is reported where it is); directories by
+            # where they lead, to find their kustomization.
+            written = Path(os.path.normpath(directory / entry))
             if path.is_dir() and kustomization_file(path):
                 result.children.append(_rel(repo, path))
             elif path.is_file():
-                result.files.append(_rel(repo, path))
-                result.resource_files.append(_rel(repo, path))
+                result.files.append(_rel(repo, written))
+                result.resource_files.append(_rel(repo, written))
             # A missing entry is left to kustomize, which names it in its error.
     for entry in _file_entries(doc):
         path = _resolve(directory / entry)
         if path is not None and path.is_file():
-            result.files.append(_rel(repo, path))
+            result.files.append(_rel(repo, Path(os.path.normpath(directory / entry))))
     return result
 
 

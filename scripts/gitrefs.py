@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import subprocess
+import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -74,8 +75,23 @@ def tree_at(repo: Path, ref: str | None, paths: list[str] | None = None) -> Iter
     if archive.returncode != 0:
         raise UsageError(f"git archive {ref}: {archive.stderr.decode(errors='replace').strip()}")
     with tempfile.TemporaryDirectory(prefix="ref-") as tmp:
+        refused: list[str] = []
+
+        def inside_only(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+            # A committed link out of the tree (absolute, or up past the top)
+            # is not extracted, as Flux's source would not have what it
+            # points at; the builds that read it then fail and say so.
+            try:
+                return tarfile.data_filter(member, path)
+            except tarfile.FilterError as exc:
+                refused.append(f"{member.name} ({type(exc).__name__})")
+                return None
+
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(tmp, filter="data")
+            tar.extractall(tmp, filter=inside_only)
+        if refused:
+            print(f"note: at {ref}, links out of the repository not extracted: {', '.join(refused[:5])}",
+                  file=sys.stderr)
         yield Path(tmp)
 
 

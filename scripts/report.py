@@ -197,6 +197,9 @@ def load_json_report(path: str) -> dict[str, Any]:
     if not all(isinstance(f, dict) and {"target", "stage", "severity"} <= set(f) for f in data["findings"]) or \
             not all(isinstance(t, dict) and "path" in t for t in data["targets"]):
         raise InputError("not a validate report (malformed targets or findings)", path)
+    numbers = (v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in data["timings"].values())
+    if not all(numbers):
+        raise InputError("not a validate report (`timings` must be numbers, or null for a stage not run)", path)
     return data
 
 
