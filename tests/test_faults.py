@@ -382,3 +382,27 @@ def _processes_with(marker: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                   env=dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com",
+                            GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com"))
+
+
+@pytest.mark.parametrize("link", ["/etc/hostname", "../../../../outside.yaml", "loop.yaml"])
+def test_committed_links_do_not_break_diff_or_changed(tree, link):
+    _git(tree, "init", "-q", "-b", "main")
+    _git(tree, "add", "-A")
+    _git(tree, "commit", "-qm", "base")
+    (tree / "base/linked.yaml").symlink_to(link)
+    replace(tree / "base/kustomization.yaml", "  - service.yaml\n", "  - service.yaml\n  - linked.yaml\n")
+    _git(tree, "add", "-A")
+    _git(tree, "commit", "-qm", "a link")
+    proc = cli("diff", "--repo", str(tree), "--base", "HEAD~1", "--head", "HEAD", "--target", "overlays/dev",
+               cwd=tree)
+    no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    replace(tree / "overlays/dev/canary-weights.yaml", "value: 50", "value: 40")
+    proc, found = findings(tree, "--changed", "--base", "HEAD~1", "--stage", "render")
+    assert proc.returncode == 1 and any(f["rule"] == "render-failed" for f in found), proc.stdout + proc.stderr
