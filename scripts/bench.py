@@ -73,9 +73,10 @@ def render_floor(repo: Path, renders: list, jobs: int) -> float:
     input (a mirror of the tree with the controller's edits) is prepared
     before the clock starts."""
     from scripts import flux
-    from scripts.render import kubectl_binary
+    from scripts.render import Limits, kubectl_binary, kustomize_env
 
     kubectl = kubectl_binary()
+    env = kustomize_env(Limits.load(repo))  # the same way validate runs it
     with tempfile.TemporaryDirectory(prefix="floor-") as tmp:
         commands = []
         for number, render in enumerate(renders):
@@ -87,7 +88,7 @@ def render_floor(repo: Path, renders: list, jobs: int) -> float:
                 commands.append([kubectl, "kustomize", str(repo / target.directory)])
 
         def one(command: list[str]) -> None:
-            subprocess.run(command, capture_output=True, check=False)
+            subprocess.run(command, capture_output=True, check=False, env=env)
 
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=jobs) as pool:

@@ -161,7 +161,12 @@ class CheckovRun:
         with self.lock:
             if self.pool is None:
                 return
-            self.submitted.append((render, self.pool.submit(_scan_in_worker, _render_text(render))))
+            try:
+                future = self.pool.submit(_scan_in_worker, _render_text(render))
+            except BrokenProcessPool as exc:  # a worker died already: this render's finding, not a crash
+                future = Future()
+                future.set_exception(exc)
+            self.submitted.append((render, future))
 
     def stop(self) -> None:
         """End checkov early (the run failed elsewhere, or was interrupted)."""

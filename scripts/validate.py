@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,7 +94,9 @@ def run(options: Options) -> Report:
     # is made, and collect the findings last, reported in stage order.
     checkov = security.CheckovRun(repo, jobs=options.jobs) if "security" in options.stages else None
     lint_job: Future | None = None
-    helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lint")
+    # Lint runs in a process of its own: in a thread it would hold this
+    # process's GIL while the render threads wait to start the next kustomize.
+    helper = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
     try:
         progress("discovering roots")
         t0 = time.perf_counter()
@@ -135,12 +138,21 @@ def run(options: Options) -> Report:
             checkov.stop()
         raise
     finally:
-        helper.shutdown(wait=False, cancel_futures=True)
+        _stop_pool(helper)
     for stage in STAGES[1:]:
         findings += stage_findings[stage]
     progress.done()
     timings["total"] = time.perf_counter() - started
     return Report(kubernetes_version=version, renders=renders, findings=findings, timings=timings)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    processes = list((pool._processes or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+        process.join(timeout=5)
 
 
 def _timed(function, *args):
