@@ -55,6 +55,11 @@ class PolicyConfig:
     gpu_taint_key: str = "nvidia.com/gpu"
     gpu_node_label: str = "nvidia.com/gpu.present"
     deprecated_apis: dict[str, dict[str, str]] = field(default_factory=dict)
+    require_digest: bool = True
+    cluster: dict[str, Any] = field(default_factory=dict)  # what every cluster provides (istio_cni, ...)
+    open_ports: dict[str, str] = field(default_factory=dict)  # port -> why any caller may reach it
+    egress_wildcards: list[str] = field(default_factory=list)  # ServiceEntry hosts allowed to be wildcards
+    model_load_seconds: int = 300
 
     def env(self, render: Render) -> dict[str, Any]:
         name = environment_of(render)
@@ -90,7 +95,28 @@ class PolicyConfig:
         deprecated = _typed(data, "deprecated_apis", dict, {}, "a mapping of apiVersion to {removed_in, use}")
         if not all(isinstance(v, dict) for v in deprecated.values()):
             raise InputError("`deprecated_apis` entries must be mappings with removed_in and use", CONFIG_FILE)
+        images = _typed(data, "images", dict, {}, "a mapping")
+        require_digest = images.get("require_digest", True)
+        if not isinstance(require_digest, bool):
+            raise InputError("`images.require_digest` must be true or false", CONFIG_FILE)
+        cluster = _typed(data, "cluster", dict, {}, "a mapping of cluster prerequisites")
+        mesh = _typed(data, "mesh", dict, {}, "a mapping")
+        open_ports = mesh.get("open_ports") or {}
+        if not isinstance(open_ports, dict) or not all(str(v).strip() for v in open_ports.values()):
+            raise InputError("`mesh.open_ports` must map a port to the reason any caller may reach it", CONFIG_FILE)
+        wildcards = mesh.get("egress_wildcards") or []
+        if not isinstance(wildcards, list) or not all(isinstance(w, str) for w in wildcards):
+            raise InputError("`mesh.egress_wildcards` must be a list of hosts", CONFIG_FILE)
+        load = data.get("model_load_seconds", 300)
+        if isinstance(load, bool) or not isinstance(load, int) or load < 0:
+            raise InputError(f"`model_load_seconds` must be a whole number of seconds, found {load!r}", CONFIG_FILE)
+        provides = cluster.get("provides") or []
+        if not isinstance(provides, list) or not all(isinstance(p, dict) and p.get("reason") for p in provides):
+            raise InputError("`cluster.provides` must be a list of {kind, name, reason}", CONFIG_FILE)
         return cls(
+            egress_wildcards=list(wildcards), model_load_seconds=load,
+            require_digest=require_digest, cluster=dict(cluster),
+            open_ports={str(k): str(v) for k, v in open_ports.items()},
             registries=list(registries),
             environments=environments,
             ha_min_replicas=ha_min,

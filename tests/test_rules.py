@@ -32,7 +32,7 @@ def run_rule(rule: str, render, version: str = "1.34", **extra):
     check = RULES[rule]
     available = {"render": render, "config": CONFIG, "kubernetes_version": version,
                  "store": SchemaStore(REPO, version), "repo": REPO,
-                 "failures": extra.get("failures", {})}
+                 "failures": extra.get("failures", {}), "clusters": extra.get("clusters", {})}
     params = inspect.signature(check).parameters
     return check(**{name: available[name] for name in params})
 
@@ -172,8 +172,129 @@ CASES = {
 }
 
 
+def _deployment(render, slot="v1"):
+    return find(render, "Deployment", f"ai-inference-service-{slot}").doc
+
+
+def _pod_meta(render):
+    return _deployment(render)["spec"]["template"]["metadata"]
+
+
+CASES.update({
+    "no_replicas_under_hpa": ("overlays/prod", lambda r: _deployment(r)["spec"].update(replicas=3),
+                              "every Flux reconcile resets"),
+    "ephemeral_storage_set": ("overlays/prod", lambda r: server(r)[1]["resources"]["limits"].pop("ephemeral-storage"),
+                              "no ephemeral-storage limit"),
+    "ist0102_namespace_injection": ("overlays/prod", lambda r: find(r, "Namespace").metadata["labels"].pop(
+        "istio-injection"), "IST0102"),
+    "ist0101_references": ("overlays/prod", lambda r: find(r, "VirtualService", "ai-inference-service").doc[
+        "spec"]["gateways"].append("no-such-gateway"), "IST0101"),
+    "ist0132_gateway_serves_host": ("overlays/prod", lambda r: find(r, "VirtualService", "ai-inference-service")
+                                    .doc["spec"]["hosts"].append("other.example.com"), "IST0132"),
+    "ist0118_service_port_protocol": ("overlays/prod", lambda r: [(p.pop("appProtocol"), p.update(name="web"))
+                                                                  for p in find(r, "Service").doc["spec"]["ports"]],
+                                      "IST0118"),
+    "ist0127_selectors_select_pods": ("overlays/prod", lambda r: find(r, "AuthorizationPolicy").doc["spec"][
+        "selector"]["matchLabels"].update({"app.kubernetes.io/name": "gone"}), "IST0127"),
+    "destinationrule_tls_matches_mtls": ("overlays/prod", lambda r: find(r, "DestinationRule").doc["spec"][
+        "trafficPolicy"]["tls"].update(mode="DISABLE"), "plain text"),
+    "ist0002_deprecated_istio_api": ("overlays/prod", lambda r: find(r, "DestinationRule").doc.update(
+        apiVersion="networking.istio.io/v1alpha3"), "IST0002"),
+    "ist0108_istio_annotations": ("overlays/prod", lambda r: _pod_meta(r)["annotations"].update(
+        {"proxy.istio.io/config": "[not, a, mapping]"}), "IST0125"),
+    "ist0130_reachable_routes": ("overlays/prod", lambda r: find(r, "VirtualService", "ai-inference-service").doc[
+        "spec"]["http"].append({"name": "testers", "match": [{"headers": {"x-canary": {"exact": "1"}}}],
+                                "route": [{"destination": {"host": "ai-inference-service", "subset": "v2"}}]}),
+        "IST0130"),
+    "probe_ports_exist": ("overlays/prod", lambda r: server(r)[1]["readinessProbe"]["httpGet"].update(port="admin"),
+                          "does not name"),
+    "config_refs_resolve": ("overlays/prod", lambda r: server(r)[1]["env"][0]["valueFrom"]["configMapKeyRef"].update(
+        key="nope"), "reads key 'nope'"),
+    "service_account_exists": ("overlays/prod", lambda r: _deployment(r)["spec"]["template"]["spec"].update(
+        serviceAccountName="default"), "default ServiceAccount"),
+    "rolling_update": ("overlays/prod", lambda r: _deployment(r)["spec"].update(strategy={"type": "Recreate"}),
+                       "Recreate"),
+    "spread_selects_own_pods": ("overlays/dev", lambda r: pod(r)["topologySpreadConstraints"][0]["labelSelector"][
+        "matchLabels"].update({"app.kubernetes.io/name": "other"}), "does not select its own pods"),
+    "no_duplicate_env": ("overlays/prod", lambda r: server(r)[1]["env"].append({"name": "LOG_LEVEL",
+                                                                                "value": "debug"}),
+                         "LOG_LEVEL more than once"),
+    "no_secret_literals": ("overlays/prod", lambda r: server(r)[1]["env"].append(
+        {"name": "S3_ACCESS_KEY", "value": "AKIAIOSFODNN7EXAMPLE"}), "looks like a secret"),
+    "service_not_exposed": ("overlays/prod", lambda r: find(r, "Service").doc["spec"].update(type="LoadBalancer"),
+                            "outside the cluster"),
+    "rbac_no_dangerous_grants": ("overlays/prod", lambda r: find(r, "RoleBinding").doc.update(
+        roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"}),
+        "read secrets"),
+    "pod_hardening_extras": ("overlays/prod", lambda r: _sc(r).update(procMount="Unmasked"), "procMount"),
+})
+
+# Rules that used to assert less than they said: each case is a break the
+# old rule let through.
+MORE_CASES = [
+    ("strict_mtls", "overlays/prod", lambda r: find(r, "PeerAuthentication").doc["spec"]["portLevelMtls"].update(
+        {"8080": {"mode": "PERMISSIVE"}}), "port 8080 is PERMISSIVE"),
+    ("authorization_policy_no_allow_all", "overlays/prod", lambda r: find(r, "AuthorizationPolicy").doc["spec"][
+        "rules"].append({"to": [{"operation": {"ports": ["8080"]}}]}), "any caller on port(s) ['8080']"),
+    ("authorization_policy_no_allow_all", "overlays/prod", lambda r: find(r, "AuthorizationPolicy").doc["spec"][
+        "rules"].append({"from": [{"source": {"namespaces": ["*"]}}], "to": [{"operation": {"ports": ["8080"]}}]}),
+     "any caller"),
+    ("egress_only_declared", "overlays/prod", lambda r: find(r, "ServiceEntry").doc["spec"]["hosts"].append(
+        "*.amazonaws.com"), "wildcard"),
+    ("zone_spread", "overlays/prod", lambda r: [c["labelSelector"]["matchLabels"].update(
+        {"app.kubernetes.io/name": "x"}) for c in pod(r)["topologySpreadConstraints"]],
+     "does not select its own pods"),
+    ("pdb_allows_drain", "overlays/dev", lambda r: find(r, "PodDisruptionBudget", "ai-inference-service-v1").doc[
+        "spec"].update(maxUnavailable=0), "node drain never finishes"),
+    ("hpa_bounds", "overlays/prod", lambda r: find(r, "HorizontalPodAutoscaler", "ai-inference-service-v1").doc[
+        "spec"].update(minReplicas=12, maxReplicas=12), "never scales"),
+    ("startup_probe_for_model", "overlays/prod", lambda r: server(r)[1]["startupProbe"].update(failureThreshold=6),
+     "less than the 300s"),
+    ("probes_set", "overlays/prod", lambda r: server(r)[1].pop("ports") and server(r)[1].pop("livenessProbe"),
+     "livenessProbe"),
+    ("image_pinned", "overlays/prod", lambda r: server(r)[1].update(image="ghcr.io/example-org/ai:1.5.0"),
+     "not pinned by digest"),
+]
+
+
+@pytest.mark.parametrize("case", range(len(MORE_CASES)))
+def test_rule_now_catches_what_it_missed(case, render_of):
+    rule, target, mutate, words = MORE_CASES[case]
+    render = render_of(target)
+    assert run_rule(rule, render) == []
+    mutate(render)
+    text = "\n".join(v.line() for v in run_rule(rule, render))
+    assert words in text, text
+
+
+def test_numeric_target_port_not_listed_by_the_container_is_not_an_error(render_of):
+    render = render_of("overlays/prod")
+    find(render, "Service").doc["spec"]["ports"][1]["targetPort"] = 9091
+    assert run_rule("service_selects_pods", render) == []
+
+
+def test_injection_in_a_restricted_namespace_needs_istio_cni(render_of):
+    import dataclasses
+
+    render = render_of("overlays/prod")
+    check = RULES["ist0102_namespace_injection"]
+    assert check(render, CONFIG) == []
+    without_cni = dataclasses.replace(CONFIG, cluster={})
+    assert "istio-init" in check(render, without_cni)[0].problem
+
+
+def test_checkov_config_agrees_with_the_image_policy():
+    """One image policy: config/policy.yaml images.require_digest, which
+    checkov's CKV_K8S_43 enforces too. They must not disagree."""
+    from scripts.security import load_skips
+
+    skipped = "CKV_K8S_43" in load_skips(REPO)
+    assert skipped == (not CONFIG.require_digest)
+
+
 def test_every_rule_has_a_failing_case():
-    missing = set(RULES) - set(CASES) - {"promtool_rules"}
+    # promtool_rules and cluster_no_collisions have tests of their own below.
+    missing = set(RULES) - set(CASES) - {"promtool_rules", "cluster_no_collisions"}
     assert not missing, f"rules without a failing case: {sorted(missing)}"
 
 
@@ -224,3 +345,33 @@ def test_policy_config_covers_every_overlay():
     overlays = {p.name for p in (REPO / "overlays").iterdir() if p.is_dir()}
     assert overlays == set(CONFIG.environments)
     assert Path(REPO / "config" / "policy.yaml").is_file()
+
+
+def test_cluster_rule_passes_on_the_real_clusters(real_renders):
+    from tests.policy.test_cluster import builds_by_cluster
+
+    clusters = builds_by_cluster(list(real_renders.values()))
+    assert set(clusters) == {"clusters/dev", "clusters/staging", "clusters/prod"}
+    for path in clusters:
+        assert run_rule("cluster_no_collisions", real_renders[path], clusters=clusters) == []
+
+
+def test_cluster_rule_names_both_owners(real_renders):
+    """prod's Flux build applied twice under another name: every object,
+    the namespace, the Gateway's host:port and the VirtualService host collide."""
+    import copy
+    import dataclasses
+
+    from tests.policy.test_cluster import builds_by_cluster
+
+    renders = list(real_renders.values())
+    twin = copy.deepcopy(real_renders["clusters/prod#ai-inference-prod"])
+    twin.target = dataclasses.replace(twin.target, path="clusters/prod#ai-inference-prod-copy")
+    clusters = builds_by_cluster(renders + [twin])
+    text = "\n".join(v.line() for v in run_rule("cluster_no_collisions", real_renders["clusters/prod"],
+                                                 clusters=clusters))
+    assert "applied by both ai-inference-prod and ai-inference-prod-copy" in text
+    assert "namespace ai-inference-prod is applied by both" in text
+    assert "(IST0145)" in text and "defines host" in text
+    # Another cluster's builds are not mixed in.
+    assert run_rule("cluster_no_collisions", real_renders["clusters/dev"], clusters=clusters) == []

@@ -73,8 +73,9 @@ BREAKS = {
     "lint": ("overlays/prod/scaling-hpa.yaml", "  minReplicas: 3", "  minReplicas:   3   ", "yamllint/trailing-spaces"),
     "schema": ("overlays/prod/scaling-hpa.yaml", "  minReplicas: 3", "  minReplicas: 3\n  minReplica: 3",
                "schema-invalid"),
-    "security": ("overlays/prod/scaling-deployment.yaml", "  replicas: 3",
-                 "  replicas: 3\n  template:\n    spec:\n      hostPID: true", "checkov/CKV_K8S_17"),
+    "security": ("overlays/prod/zone-spread.yaml", "  value: DoNotSchedule\n",
+                 "  value: DoNotSchedule\n- op: add\n  path: /spec/template/spec/hostPID\n  value: true\n",
+                 "checkov/CKV_K8S_17"),
     "policy": ("overlays/prod/canary-weights.yaml", "value: 10", "value: 30", "virtualservice_weights_sum_to_100"),
 }
 
@@ -108,8 +109,8 @@ BREAKS_IN_LAST_ROOT = {
              "yamllint/trailing-spaces"),
     "schema": ("overlays/staging/scaling-hpa.yaml", "  minReplicas: 2", "  minReplicas: 2\n  minReplica: 2",
                "schema-invalid"),
-    "security": ("overlays/staging/scaling-deployment.yaml", "  replicas: 2",
-                 "  replicas: 2\n  template:\n    spec:\n      hostPID: true", "checkov/CKV_K8S_17"),
+    "security": ("overlays/staging/resources.yaml", "  template:\n    spec:\n",
+                 "  template:\n    spec:\n      hostPID: true\n", "checkov/CKV_K8S_17"),
     "policy": ("overlays/staging/canary-weights.yaml", "value: 20", "value: 30",
                "virtualservice_weights_sum_to_100"),
 }
@@ -253,8 +254,8 @@ def test_report_merges_shards(tmp_path):
 
 
 def test_checkov_skip_with_reason_is_honoured(tree):
-    _break(tree / "overlays/prod/scaling-deployment.yaml", "  replicas: 3",
-           "  replicas: 3\n  template:\n    spec:\n      hostPID: true")
+    _break(tree / "overlays/prod/zone-spread.yaml", "  value: DoNotSchedule\n",
+           "  value: DoNotSchedule\n- op: add\n  path: /spec/template/spec/hostPID\n  value: true\n")
     (tree / "config/checkov.yaml").write_text(
         "skip:\n  - id: CKV_K8S_17\n    reason: host PID is needed by the profiler sidecar (test)\n")
     report_path = tree / "r.json"

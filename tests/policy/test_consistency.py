@@ -40,7 +40,10 @@ def check_service_selects_pods(render: Render) -> list[Violation]:
             exposed = any(
                 (isinstance(target, int) and cp.get("containerPort") == target) or cp.get("name") == target
                 for _, pod in selected for _, c in containers(pod, init=False) for cp in c.get("ports") or [])
-            if not exposed:
+            # A numeric targetPort reaches the pod whether or not a container
+            # lists it (containerPort is informational): not an error. A name
+            # must resolve to a named containerPort, or there is no endpoint.
+            if not exposed and not isinstance(target, int):
                 out.append(Violation(svc, f"port {port.get('name') or port.get('port')} targets {target!r}, "
                                           "which no selected container exposes",
                                      "name or number a containerPort of the selected pods"))

@@ -11,6 +11,8 @@ from scripts.policy_support import (
     assert_no_violations,
     containers,
     parse_quantity,
+    plain_selector_matches,
+    pod_template_labels,
     workloads,
 )
 
@@ -128,7 +130,9 @@ def _image_parts(image: str) -> tuple[str, str | None, str | None]:
     return repository, tag, digest or None
 
 
-def check_image_pinned(render: Render) -> list[Violation]:
+def check_image_pinned(render: Render, config: PolicyConfig) -> list[Violation]:
+    """The one image policy (config/policy.yaml `images`): pinned by digest
+    when require_digest is set, as checkov's CKV_K8S_43 also demands."""
     out = []
     for obj, pod in workloads(render):
         for label, c in containers(pod):
@@ -143,6 +147,11 @@ def check_image_pinned(render: Render) -> list[Violation]:
             elif not tag and not digest:
                 out.append(Violation(obj, f"image {image!r} is untagged",
                                      "pin a release tag (and digest) in the overlay's images:", label))
+            elif config.require_digest and not digest:
+                out.append(Violation(obj, f"image {image!r} is not pinned by digest (images.require_digest in "
+                                          "config/policy.yaml; checkov CKV_K8S_43)",
+                                     "add the digest next to the tag in the overlay's images: (newTag and digest)",
+                                     label))
     return out
 
 
@@ -208,15 +217,20 @@ def check_hpa_cpu_needs_requests(render: Render) -> list[Violation]:
     return out
 
 
-def _serving(container: dict) -> bool:
-    return bool(container.get("ports"))
+def _selected_by_a_service(render: Render, obj) -> bool:
+    labels = pod_template_labels(obj)
+    return any(plain_selector_matches((s.doc.get("spec") or {}).get("selector"), labels)
+               for s in render.objects if s.kind == "Service" and s.namespace == obj.namespace)
 
 
 def check_probes_set(render: Render) -> list[Violation]:
+    """A container that serves (declares ports, or is the main container of
+    pods a Service selects) has readiness and liveness probes."""
     out = []
     for obj, pod in workloads(render):
-        for label, c in containers(pod, init=False):
-            if not _serving(c):
+        behind_service = _selected_by_a_service(render, obj)
+        for index, (label, c) in enumerate(containers(pod, init=False)):
+            if not (c.get("ports") or (behind_service and index == 0)):
                 continue
             for probe in ("readinessProbe", "livenessProbe"):
                 if not c.get(probe):
@@ -225,17 +239,56 @@ def check_probes_set(render: Render) -> list[Violation]:
     return out
 
 
-def check_startup_probe_for_model(render: Render) -> list[Violation]:
-    """A container that loads a model (MODEL_* env) needs a startup probe, so
-    liveness does not kill it while the model is still loading."""
+def check_startup_probe_for_model(render: Render, config: PolicyConfig) -> list[Violation]:
+    """A container that loads a model (MODEL_* env) needs a startup probe
+    whose budget (failureThreshold x periodSeconds) covers the model load
+    time in config/policy.yaml, so liveness does not kill it while loading."""
     out = []
     for obj, pod in workloads(render):
         for label, c in containers(pod, init=False):
             loads_model = any(str(e.get("name", "")).startswith("MODEL_") for e in c.get("env") or [])
-            if loads_model and not c.get("startupProbe"):
+            if not loads_model:
+                continue
+            probe = c.get("startupProbe")
+            if not probe:
                 out.append(Violation(obj, "loads a model but has no startupProbe",
                                      "add a startupProbe whose failureThreshold x periodSeconds covers the model "
                                      "load time", label))
+                continue
+            budget = int(probe.get("failureThreshold", 3)) * int(probe.get("periodSeconds", 10)) \
+                + int(probe.get("initialDelaySeconds", 0))
+            if budget < config.model_load_seconds:
+                out.append(Violation(obj, f"startupProbe allows {budget}s, less than the {config.model_load_seconds}s "
+                                          "a model may take to load (model_load_seconds in config/policy.yaml)",
+                                     "raise startupProbe.failureThreshold", label))
+    return out
+
+
+def check_ephemeral_storage_set(render: Render) -> list[Violation]:
+    """A pod with a disk-backed emptyDir requests and limits ephemeral
+    storage on every container, with room for the emptyDir's sizeLimit; else
+    the scheduler ignores the disk and the kubelet evicts the pod when it fills
+    (kube-score container-ephemeral-storage-request-and-limit)."""
+    out = []
+    for obj, pod in workloads(render):
+        disk = [v for v in pod.get("volumes") or [] if isinstance(v, dict) and isinstance(v.get("emptyDir"), dict)
+                and v["emptyDir"].get("medium") != "Memory"]
+        if not disk:
+            continue
+        total = 0
+        for label, c in containers(pod, init=False):
+            requests, limits = _requests_and_limits(c)
+            for kind, values in (("request", requests), ("limit", limits)):
+                if "ephemeral-storage" not in values:
+                    out.append(Violation(obj, f"has no ephemeral-storage {kind} but the pod writes to an emptyDir "
+                                              f"({', '.join(v.get('name', '?') for v in disk)})",
+                                         f"set resources.{kind}s.ephemeral-storage", label))
+            total += parse_quantity(limits.get("ephemeral-storage")) or 0
+        needed = sum(parse_quantity(v["emptyDir"].get("sizeLimit")) or 0 for v in disk)
+        if total and needed and total < needed:
+            out.append(Violation(obj, "its containers' ephemeral-storage limits add up to less than its emptyDir "
+                                      "sizeLimits, so the kubelet evicts it before the volume is full",
+                                 "raise the limits to at least the sum of the sizeLimits"))
     return out
 
 
@@ -271,8 +324,8 @@ def test_service_account_token_not_mounted(render):
     assert_no_violations(check_service_account_token_not_mounted(render))
 
 
-def test_image_pinned(render):
-    assert_no_violations(check_image_pinned(render))
+def test_image_pinned(render, config):
+    assert_no_violations(check_image_pinned(render, config))
 
 
 def test_image_registry_allowed(render, config):
@@ -295,5 +348,9 @@ def test_probes_set(render):
     assert_no_violations(check_probes_set(render))
 
 
-def test_startup_probe_for_model(render):
-    assert_no_violations(check_startup_probe_for_model(render))
+def test_startup_probe_for_model(render, config):
+    assert_no_violations(check_startup_probe_for_model(render, config))
+
+
+def test_ephemeral_storage_set(render):
+    assert_no_violations(check_ephemeral_storage_set(render))
