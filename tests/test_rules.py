@@ -372,6 +372,6 @@ def test_cluster_rule_names_both_owners(real_renders):
                                                  clusters=clusters))
     assert "applied by both ai-inference-prod and ai-inference-prod-copy" in text
     assert "namespace ai-inference-prod is applied by both" in text
-    assert "(IST0145)" in text and "defines host" in text
+    assert "(IST0145)" in text and "(IST0138)" in text and "defines host" in text
     # Another cluster's builds are not mixed in.
     assert run_rule("cluster_no_collisions", real_renders["clusters/dev"], clusters=clusters) == []

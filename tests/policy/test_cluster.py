@@ -35,8 +35,9 @@ def _owner(render: Render) -> str:
 def check_cluster_no_collisions(render: Render, clusters: dict[str, list[Render]]) -> list[Violation]:
     """On a cluster root: no object applied by two Flux Kustomizations (they
     fight, and each prunes the other's), no namespace shared by two, no host
-    and port claimed by two Gateways on the same ingress (IST0145), no
-    VirtualService host defined twice for the same gateway."""
+    and port claimed by two Gateways on the same ingress (IST0145) nor one
+    certificate served by two (IST0138), no VirtualService host defined twice
+    for the same gateway."""
     if "#" in render.target.path or render.target.path not in clusters:
         return []
     builds = sorted(clusters[render.target.path], key=lambda r: r.target.path)
@@ -44,6 +45,7 @@ def check_cluster_no_collisions(render: Render, clusters: dict[str, list[Render]
     objects: dict[tuple, tuple[str, Resource]] = {}
     namespaces: dict[str, str] = {}
     listeners: dict[tuple, tuple[str, Resource]] = {}
+    certificates: dict[tuple, tuple[str, Resource]] = {}
     vs_hosts: dict[tuple, tuple[str, Resource]] = {}
     for build in builds:
         owner = _owner(build)
@@ -67,6 +69,15 @@ def check_cluster_no_collisions(render: Render, clusters: dict[str, list[Render]
                 selector = tuple(sorted((spec.get("selector") or {}).items()))
                 for server in spec.get("servers") or []:
                     port = (server.get("port") or {}).get("number")
+                    credential = (server.get("tls") or {}).get("credentialName")
+                    if credential:
+                        first = certificates.setdefault((selector, credential), (owner, obj))
+                        if first[0] != owner:
+                            out.append(Violation(obj, f"uses certificate {credential} on the same ingress as "
+                                                      f"Gateway/{first[1].name} of {first[0]}; with HTTP/2 "
+                                                      "connection reuse, requests can reach the wrong host "
+                                                      "(404) (IST0138)",
+                                                 "give each Gateway its own certificate"))
                     for host in server.get("hosts") or []:
                         first = listeners.setdefault((selector, port, host), (owner, obj))
                         if first[1] is not obj:
