@@ -210,17 +210,30 @@ def dependency_findings(cluster: Render, flux_objects: list[Resource]) -> list[F
 
 # ---- the build ------------------------------------------------------------
 
-def _mirror(repo: Path, directory: str, tmp: Path) -> Path:
-    """A tree under tmp where every entry links back to the repository,
-    except the directories on the way to `directory`, which are real so the
-    kustomization file in `directory` can be replaced."""
+def _mirror(repo: Path, directory: str, tmp: Path, needed: set[str] | None = None) -> Path:
+    """A tree under tmp where entries link back to the repository, except
+    the directories on the way to `directory`, which are real so the
+    kustomization file in `directory` can be replaced.
+
+    Above `directory`, a sibling directory is linked only if the build reads
+    something under it (`needed`: repository-relative paths); files are always
+    linked. Linking every sibling made each build cost as much as the tree is
+    wide (a platform repository with hundreds of services). In `directory`
+    itself every entry is linked."""
     parts = [] if directory == "." else directory.split("/")
     src, dst = repo, tmp
     for depth in range(len(parts) + 1):
         dst.mkdir(exist_ok=True)
         keep = parts[depth] if depth < len(parts) else None
+        prefix = "/".join(parts[:depth])
+        wanted = None
+        if keep is not None and needed is not None:
+            wanted = {p[len(prefix) + 1:].split("/")[0] if prefix else p.split("/")[0]
+                      for p in needed if not prefix or p.startswith(prefix + "/")}
         for entry in os.listdir(src):
             if entry == keep or (keep is None and entry in KUSTOMIZATION_FILES):
+                continue
+            if wanted is not None and entry not in wanted and (src / entry).is_dir():
                 continue
             os.symlink(src / entry, dst / entry)
         if keep is None:
@@ -383,7 +396,11 @@ def prepare(repo: Path, target: Target, tmp: Path) -> Path:
     under tmp with the edited kustomization at spec.path."""
     assert target.flux is not None
     spec = target.flux.kustomization.get("spec") or {}
-    leaf = _mirror(repo, target.directory, tmp)
+    # What the build reads: its files, and the Flux components (relative to spec.path).
+    needed = {f for f in target.sources if not f.startswith("..")}
+    for component in spec.get("components") or []:
+        needed.add(os.path.normpath(os.path.join(target.directory, str(component))).replace(os.sep, "/"))
+    leaf = _mirror(repo, target.directory, tmp, needed if needed else None)
     (leaf / "kustomization.yaml").write_text(
         yaml.safe_dump(_edited_kustomization(repo, target.directory, spec), sort_keys=False), encoding="utf-8")
     return leaf

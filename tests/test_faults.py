@@ -167,7 +167,9 @@ def test_sigterm_during_an_edit_leaves_old_or_new_files(tree, delay):
     _, err = run.communicate(timeout=60)
     assert "Traceback" not in err
     assert weights.read_text() in (before, after)
-    assert run.returncode in (0, 143)
+    # 143: stopped by our handler; -15: killed while Python was still
+    # starting, before any handler (or any edit) existed; 0: finished first.
+    assert run.returncode in (0, 143, -signal.SIGTERM)
     assert not [p for p in weights.parent.iterdir() if p.name.startswith(".")], "a staged temp file was left"
 
 
