@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from scripts.discover import kustomization_file
 from scripts.errors import InputError
 from scripts.model import Finding, Render, Resource, SourceRef, Target
 from scripts.yamlio import _Loader, check_duplicate_keys, document_lines, load_all_text, load_file
@@ -72,8 +73,7 @@ def kustomize_env(limits: Limits) -> dict[str, str]:
     return dict(os.environ, GOMAXPROCS="1", GOGC="400", GOMEMLIMIT=f"{int(limits.render_memory_mib) // 2}MiB")
 
 
-def run_kustomize(command: list[str], limits: Limits, env: dict[str, str] | None = None
-                  ) -> tuple[subprocess.CompletedProcess | None, str | None]:
+def run_kustomize(command: list[str], limits: Limits) -> tuple[subprocess.CompletedProcess | None, str | None]:
     """(kustomize's result, None), or (None, which bound it hit)."""
     prefix = []
     prlimit = shutil.which("prlimit")
@@ -81,7 +81,7 @@ def run_kustomize(command: list[str], limits: Limits, env: dict[str, str] | None
         prefix = [prlimit, f"--as={int(limits.render_memory_mib) * 1024 * 1024}", "--"]
     try:
         proc = subprocess.run(prefix + command, capture_output=True, text=True, encoding="utf-8", errors="replace",
-                              timeout=limits.render_timeout_seconds, check=False, env=env or kustomize_env(limits))
+                              timeout=limits.render_timeout_seconds, check=False, env=kustomize_env(limits))
     except subprocess.TimeoutExpired:
         return None, (f"kustomize did not finish within {limits.render_timeout_seconds:g} s "
                       f"(render_timeout_seconds in {LIMITS_FILE})")
@@ -212,10 +212,9 @@ def _pinpoint(repo: Path, target: Target, stderr: str) -> tuple[str | None, Sour
         # A missing resource: blame the kustomization that lists it.
         parents = _RECURSED.findall(stderr)
         directory = os.path.relpath(parents[-1], repo) if parents else target.directory
-        kfile = next((f"{directory}/{n}" for n in ("kustomization.yaml", "kustomization.yml", "Kustomization")
-                      if (repo / directory / n).is_file()), None)
-        if kfile and not kfile.startswith(".."):
-            return None, SourceRef(kfile.removeprefix("./"))
+        found = kustomization_file(repo / directory)
+        if found is not None and not directory.startswith(".."):
+            return None, SourceRef(found.relative_to(repo).as_posix())
     for match in _FILE_IN_ERROR.finditer(stderr):
         rel = os.path.relpath(match.group(1), repo).replace(os.sep, "/")
         if not rel.startswith("..") and (repo / rel).is_file():

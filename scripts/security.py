@@ -29,6 +29,7 @@ import yaml
 
 from scripts.errors import InputError
 from scripts.model import Finding, Render, Resource, finding_for
+from scripts.processes import stop_pool
 from scripts.yamlio import load_file
 
 CONFIG_FILE = "config/checkov.yaml"
@@ -176,15 +177,7 @@ class CheckovRun:
             return
         for _, future in self.submitted:
             future.cancel()
-        processes = list((pool._processes or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-        for process in processes:
-            process.join(timeout=5)
-            if process.is_alive():
-                process.kill()
+        stop_pool(pool)
         self.scratch.cleanup()
 
     def findings(self) -> list[Finding]:

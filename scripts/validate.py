@@ -14,6 +14,7 @@ from scripts.discover import Discovery, discover, select
 from scripts.errors import UsageError
 from scripts.model import STAGES, Finding, Render, Report, SourceRef, Target
 from scripts.policy_support import PolicyConfig
+from scripts.processes import stop_pool
 from scripts.render import render_with_flux
 
 
@@ -138,21 +139,12 @@ def run(options: Options) -> Report:
             checkov.stop()
         raise
     finally:
-        _stop_pool(helper)
+        stop_pool(helper)
     for stage in STAGES[1:]:
         findings += stage_findings[stage]
     progress.done()
     timings["total"] = time.perf_counter() - started
     return Report(kubernetes_version=version, renders=renders, findings=findings, timings=timings)
-
-
-def _stop_pool(pool: ProcessPoolExecutor) -> None:
-    processes = list((pool._processes or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        if process.is_alive():
-            process.terminate()
-        process.join(timeout=5)
 
 
 def _timed(function, *args):
@@ -167,7 +159,6 @@ def _own_stages(options: Options, repo: Path, renders: list[Render], version: st
     stage_findings: dict[str, list[Finding]] = {stage: [] for stage in STAGES}
     if lint_job is not None:
         progress("lint: yamllint and workflow checks")
-        t0 = time.perf_counter()
         lint_findings, timings["lint"] = lint_job.result()  # its own time, though it overlapped rendering
         stage_findings["lint"] = lint.assign_owners(lint_findings, [r.target for r in renders])
     elif "lint" in options.stages:
