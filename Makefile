@@ -42,8 +42,10 @@ lock:
 	  .venv-lock/bin/pip freeze --exclude-editable; } > requirements.txt
 	rm -rf .venv-lock
 
-# Regenerate the committed custom-resource schemas from the pinned models.
+# Download the CRDs pinned in schemas/sources.yaml (network) and regenerate
+# the committed custom-resource schemas from them.
 schemas: $(STAMP)
+	$(PY) -m scripts schemas sync
 	$(PY) -m scripts schemas generate
 
 # Server-side dry run of every root against the cluster in the current

@@ -130,15 +130,20 @@ def build_parser() -> Parser:
     merge.add_argument("--markdown-summary", metavar="FILE",
                        help="append a Markdown summary table to FILE (e.g. $GITHUB_STEP_SUMMARY)")
 
-    schemas = commands.add_parser("schemas", help="manage custom-resource schemas",
-                                  description="Generate or fetch the schemas used for custom resources.")
+    schemas = commands.add_parser(
+        "schemas", help="manage custom-resource schemas",
+        description="Fetch the upstream CRDs pinned in schemas/sources.yaml and generate the strict schemas "
+                    "(with their CEL rules) that the schema stage reads. Only `sync` uses the network.")
     schema_commands = schemas.add_subparsers(dest="schemas_command", metavar="ACTION", parser_class=Parser)
-    generate = schema_commands.add_parser(
-        "generate", help="regenerate schemas/generated from the pinned cloudcoil model packages (offline)")
-    generate.add_argument("--out", default="schemas/generated", metavar="DIR")
-    sync = schema_commands.add_parser("sync", help="fetch the CRDs in schemas/sources.yaml into schemas/crds")
+    sync = schema_commands.add_parser(
+        "sync", help="download the pinned CRD files into .cache/crds, each checked against its sha256")
     sync.add_argument("--sources", default="schemas/sources.yaml", metavar="FILE")
-    sync.add_argument("--out", default="schemas/crds", metavar="DIR")
+    sync.add_argument("--out", default=".cache/crds", metavar="DIR")
+    generate = schema_commands.add_parser(
+        "generate", help="regenerate schemas/generated from the downloaded CRD files (offline)")
+    generate.add_argument("--sources", default="schemas/sources.yaml", metavar="FILE")
+    generate.add_argument("--crds", default=".cache/crds", metavar="DIR", help="where `sync` put the CRD files")
+    generate.add_argument("--out", default="schemas/generated", metavar="DIR")
     return parser
 
 
@@ -202,7 +207,7 @@ def cmd_schemas(args: argparse.Namespace) -> int:
     from scripts import crdschemas
 
     if args.schemas_command == "generate":
-        written = crdschemas.write_generated(Path(args.out))
+        written = crdschemas.write_generated(Path(args.sources), Path(args.crds), Path(args.out))
         print(f"wrote {len(written)} schemas to {args.out}")
         return EXIT_OK
     if args.schemas_command == "sync":

@@ -1,11 +1,15 @@
-"""Strict JSON schemas for custom resources (Istio, Prometheus Operator, Flux).
+"""Strict JSON schemas for custom resources (Istio, Prometheus Operator, Flux),
+generated from the upstream CustomResourceDefinitions.
 
-Two sources, both usable offline:
-- `generate`: from the cloudcoil model packages (generated from the upstream
-  CRDs, pinned in requirements.txt) into schemas/generated/, committed.
-- CRD manifests kept in schemas/crds/ (exported with `kubectl get crd -o
-  yaml`, or fetched at pinned upstream versions by `schemas sync`). These
-  win over the generated ones, so a cluster's exact CRDs can be validated.
+- `schemas/sources.yaml` pins each upstream CRD file: project, version, path
+  in its repository at the release tag, URL and sha256.
+- `sync` downloads those files into .cache/crds/ (the only step that needs
+  the network) and checks each digest against its pin.
+- `generate` reads the downloaded files (digests checked again) and writes one
+  strict schema per served version and kind into schemas/generated/, with the
+  CRD's `x-kubernetes-validations` (CEL) rules kept beside it under `x-cel`.
+- CRD manifests kept in schemas/crds/ (for example `kubectl get crd -o yaml`
+  from a cluster) win over the generated schemas, CEL rules included.
 
 Upstream schemas accept unknown fields; kubeconform's -strict rejects them,
 and so do we: every object schema that lists its properties is closed.
@@ -13,23 +17,64 @@ and so do we: every object schema that lists its properties is closed.
 
 from __future__ import annotations
 
-import importlib
-import inspect
+import hashlib
 import json
-import pkgutil
-from collections.abc import Iterable
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from scripts.errors import InputError
-from scripts.yamlio import load_all_text
+from scripts.yamlio import load_all_text, load_file
 
-CLOUDCOIL_PACKAGES = (
-    "cloudcoil.models.istio",
-    "cloudcoil.models.fluxcd",
-    "cloudcoil.models.prometheus_operator",
-)
 _DROP_KEYS = {"title", "description", "default", "examples"}
+CEL_KEY = "x-cel"  # the CRD's CEL rules, beside the schema they belong to
+SOURCE_KEY = "x-source"  # which pinned upstream file a generated schema came from
+
+
+@dataclass(frozen=True)
+class Source:
+    """One pinned upstream CRD file."""
+    project: str
+    component: str
+    version: str
+    path: str
+    url: str
+    sha256: str
+
+    @property
+    def local_name(self) -> str:
+        """Where sync puts it under the download directory."""
+        return f"{self.component}/{Path(self.path).name}"
+
+
+def load_sources(sources_file: Path, display: str | None = None) -> list[Source]:
+    display = display or str(sources_file)
+    data = load_file(sources_file, display) or {}
+    entries = data.get("sources") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise InputError("expected `sources:`, a list of {project, component, version, path, url, sha256}",
+                         display)
+    sources = []
+    for number, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise InputError(f"sources[{number}] must be a mapping", display)
+        missing = [key for key in ("project", "component", "version", "path", "url", "sha256")
+                   if not str(entry.get(key) or "").strip()]
+        if missing:
+            raise InputError(f"sources[{number}] lacks {', '.join(missing)}", display)
+        sha = str(entry["sha256"]).lower()
+        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+            raise InputError(f"sources[{number}].sha256 is not a sha256 digest", display)
+        sources.append(Source(str(entry["project"]), str(entry["component"]), str(entry["version"]),
+                              str(entry["path"]), str(entry["url"]), sha))
+    names = [s.local_name for s in sources]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InputError(f"two sources download to the same file: {duplicates[0]}", display)
+    return sources
 
 
 def strictify(node: Any) -> Any:
@@ -43,16 +88,6 @@ def strictify(node: Any) -> Any:
     # called "description" or "default" is a schema (a dict) and stays.
     out = {k: strictify(v) for k, v in node.items()
            if k not in _DROP_KEYS or not isinstance(v, (str, int, float, type(None)))}
-    # pydantic writes Optional[X] as anyOf [X, null]; an absent field is how
-    # manifests say "unset", and X alone gives errors that point inside X.
-    any_of = out.get("anyOf")
-    if isinstance(any_of, list) and {"type": "null"} in any_of:
-        rest = [branch for branch in any_of if branch != {"type": "null"}]
-        if len(rest) == 1:
-            del out["anyOf"]
-            out.update(rest[0])
-        else:
-            out["anyOf"] = rest
     if out.pop("x-kubernetes-int-or-string", False):
         out.pop("type", None)
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
@@ -64,49 +99,66 @@ def strictify(node: Any) -> Any:
     return {k: v for k, v in out.items() if not k.startswith("x-kubernetes-")}
 
 
+def cel_rules(openapi: dict) -> list[dict]:
+    """Every x-kubernetes-validations rule of a CRD schema, with the path of
+    the node it sits on ("*" for a list item or a map value)."""
+    found: list[dict] = []
+
+    def walk(node: Any, path: tuple[str, ...]) -> None:
+        if not isinstance(node, dict):
+            return
+        for rule in node.get("x-kubernetes-validations") or []:
+            if isinstance(rule, dict) and rule.get("rule"):
+                entry = {"path": list(path), "rule": rule["rule"]}
+                for key in ("message", "messageExpression", "fieldPath", "reason", "optionalOldSelf"):
+                    if rule.get(key) not in (None, ""):
+                        entry[key] = rule[key]
+                found.append(entry)
+        for name, child in (node.get("properties") or {}).items():
+            walk(child, (*path, name))
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                walk(node[key], (*path, "*"))
+        for key in ("allOf", "anyOf", "oneOf"):
+            for child in node.get(key) or []:
+                walk(child, path)
+
+    walk(openapi, ())
+    return found
+
+
 def schema_path(root: Path, api_version: str, kind: str) -> Path:
     group, _, version = api_version.rpartition("/")
     return root / (group or "core") / version / f"{kind.lower()}.json"
 
 
-def _cloudcoil_resources() -> Iterable[tuple[str, str, Any]]:
-    from cloudcoil.resources import Resource
-
-    for package_name in CLOUDCOIL_PACKAGES:
-        package = importlib.import_module(package_name)
-        for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-            module = importlib.import_module(info.name)
-            for cls in vars(module).values():
-                if not (inspect.isclass(cls) and issubclass(cls, Resource) and cls.__module__ == module.__name__):
-                    continue
-                api_version = cls.model_fields["api_version"].default
-                kind = cls.model_fields["kind"].default
-                if isinstance(api_version, str) and isinstance(kind, str):
-                    yield api_version, kind, cls
-
-
-def generated_schemas() -> dict[tuple[str, str], dict]:
-    """(apiVersion, kind) -> strict schema, from the installed cloudcoil models."""
-    schemas = {}
-    for api_version, kind, cls in _cloudcoil_resources():
-        schema = strictify(cls.model_json_schema(by_alias=True, mode="validation"))
-        props = schema.get("properties", {})
+def _crd_schemas(doc: dict, file: str) -> Iterator[tuple[tuple[str, str], dict]]:
+    spec = doc.get("spec") or {}
+    group = spec.get("group")
+    kind = (spec.get("names") or {}).get("kind")
+    if not group or not kind:
+        raise InputError("CustomResourceDefinition without spec.group or spec.names.kind", file)
+    for version in spec.get("versions") or []:
+        if not version.get("served", True):
+            continue
+        openapi = (version.get("schema") or {}).get("openAPIV3Schema")
+        if not isinstance(openapi, dict):
+            continue
+        api_version = f"{group}/{version['name']}"
+        schema = strictify(openapi)
+        props = schema.setdefault("properties", {})
         props["apiVersion"] = {"const": api_version}
         props["kind"] = {"const": kind}
+        # CRDs leave metadata open ({type: object}); the API server still
+        # checks it, so validate it as the ObjectMeta it is.
+        props["metadata"] = {"type": "object", "required": ["name"]}
+        schema["additionalProperties"] = False
         schema["required"] = sorted(set(schema.get("required", [])) | {"apiVersion", "kind", "metadata"})
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-        schemas[(api_version, kind)] = schema
-    return schemas
-
-
-def write_generated(out: Path) -> list[Path]:
-    written = []
-    for (api_version, kind), schema in sorted(generated_schemas().items()):
-        path = schema_path(out, api_version, kind)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(schema, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        written.append(path)
-    return written
+        rules = cel_rules(openapi)
+        if rules:
+            schema[CEL_KEY] = rules
+        yield (api_version, kind), schema
 
 
 def schemas_from_crd_text(text: str, file: str) -> dict[tuple[str, str], dict]:
@@ -114,30 +166,8 @@ def schemas_from_crd_text(text: str, file: str) -> dict[tuple[str, str], dict]:
     CustomResourceDefinition in a YAML text (other objects are ignored)."""
     found = {}
     for doc in load_all_text(text, file):
-        if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
-            continue
-        spec = doc.get("spec") or {}
-        group = spec.get("group")
-        kind = (spec.get("names") or {}).get("kind")
-        if not group or not kind:
-            raise InputError("CustomResourceDefinition without spec.group or spec.names.kind", file)
-        for version in spec.get("versions") or []:
-            if not version.get("served", True):
-                continue
-            openapi = (version.get("schema") or {}).get("openAPIV3Schema")
-            if not isinstance(openapi, dict):
-                continue
-            api_version = f"{group}/{version['name']}"
-            schema = strictify(openapi)
-            props = schema.setdefault("properties", {})
-            props["apiVersion"] = {"const": api_version}
-            props["kind"] = {"const": kind}
-            # CRDs leave metadata open ({type: object}); the API server still
-            # checks it, so validate it as the ObjectMeta it is.
-            props["metadata"] = {"type": "object", "required": ["name"]}
-            schema["additionalProperties"] = False
-            schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-            found[(api_version, kind)] = schema
+        if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+            found.update(_crd_schemas(doc, file))
     return found
 
 
@@ -155,33 +185,91 @@ def load_crd_dir(directory: Path, repo: Path) -> dict[tuple[str, str], dict]:
     return schemas
 
 
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _check_digest(source: Source, data: bytes, where: str, sources_display: str) -> None:
+    actual = _digest(data)
+    if actual != source.sha256:
+        raise InputError(f"{where}: sha256 is {actual}, the pin says {source.sha256} "
+                         f"(if you bumped {source.component} to {source.version}, set its sha256 to {actual})",
+                         sources_display)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; these are ordinary files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def sync(sources_file: Path, out: Path, session: Any = None) -> list[Path]:
-    """Fetch the CRDs named in sources_file (name -> pinned URL) into `out`,
-    one YAML file per source holding only the CustomResourceDefinitions."""
+    """Download every pinned CRD file into `out`, each checked against its
+    sha256 before it is written (a wrong download never replaces a good one)."""
     import requests
-    import yaml
 
-    from scripts.yamlio import load_file
-
-    config = load_file(sources_file, str(sources_file)) or {}
-    sources = config.get("sources") if isinstance(config, dict) else None
-    if not isinstance(sources, dict) or not sources:
-        raise InputError("expected a `sources:` mapping of name to URL", str(sources_file))
+    sources = load_sources(sources_file)
     session = session or requests.Session()
     written = []
-    for name, url in sorted(sources.items()):
+    for source in sources:
         try:
-            response = session.get(url, timeout=60)
+            response = session.get(source.url, timeout=60)
             response.raise_for_status()
         except requests.RequestException as exc:
-            raise InputError(f"cannot fetch {name} from {url}: {exc}", str(sources_file)) from None
-        crds = [d for d in load_all_text(response.text, url)
-                if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"]
-        if not crds:
-            raise InputError(f"{url} holds no CustomResourceDefinition", str(sources_file))
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"{name}.yaml"
-        header = f"# Fetched by `python -m scripts schemas sync` from {url}\n"
-        path.write_text(header + yaml.safe_dump_all(crds, sort_keys=False), encoding="utf-8")
+            raise InputError(f"cannot fetch {source.component} from {source.url}: {exc}",
+                             str(sources_file)) from None
+        data = response.content
+        _check_digest(source, data, source.url, str(sources_file))
+        if not any(isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
+                   for d in load_all_text(data.decode("utf-8"), source.url)):
+            raise InputError(f"{source.url} holds no CustomResourceDefinition", str(sources_file))
+        path = out / source.local_name
+        _write_atomic(path, data)
         written.append(path)
+    return written
+
+
+def generated_schemas(sources_file: Path, crd_dir: Path) -> dict[tuple[str, str], dict]:
+    """(apiVersion, kind) -> strict schema from the downloaded CRD files,
+    each checked against its pin first."""
+    schemas: dict[tuple[str, str], dict] = {}
+    for source in load_sources(sources_file):
+        path = crd_dir / source.local_name
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"{path} is missing: run `python -m scripts schemas sync` first",
+                             str(sources_file)) from None
+        _check_digest(source, data, str(path), str(sources_file))
+        for key, schema in schemas_from_crd_text(data.decode("utf-8"), str(path)).items():
+            # Provenance in every schema: a pin bumped without regenerating
+            # is caught offline (tests compare this with schemas/sources.yaml).
+            schema[SOURCE_KEY] = {"project": source.project, "component": source.component,
+                                  "version": source.version, "path": source.path, "sha256": source.sha256}
+            schemas[key] = schema
+    return schemas
+
+
+def write_generated(sources_file: Path, crd_dir: Path, out: Path) -> list[Path]:
+    """Write the schemas, and remove the ones no pinned CRD serves any more."""
+    schemas = generated_schemas(sources_file, crd_dir)
+    written = []
+    for (api_version, kind), schema in sorted(schemas.items()):
+        path = schema_path(out, api_version, kind)
+        _write_atomic(path, (json.dumps(schema, indent=1, sort_keys=True) + "\n").encode("utf-8"))
+        written.append(path)
+    keep = set(written)
+    for stale in out.rglob("*.json") if out.is_dir() else ():
+        if stale not in keep:
+            stale.unlink()
+    for directory in sorted((d for d in out.rglob("*") if d.is_dir()), reverse=True):
+        if not any(directory.iterdir()):
+            directory.rmdir()
     return written

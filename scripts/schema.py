@@ -3,8 +3,10 @@
 Like kubeconform -strict: unknown fields are errors, and so is a kind with
 no schema at all (unless it is in the committed skip list with a reason);
 kubeconform's -ignore-missing-schemas is exactly how Istio and Prometheus
-Operator objects usually go unchecked. Validators are compiled once per
-(apiVersion, kind) and Kubernetes version, and cached for the run.
+Operator objects usually go unchecked. Custom resources are also held to
+their CRDs' CEL rules (x-kubernetes-validations), which kubeconform ignores.
+Validators and rules are compiled once per (apiVersion, kind) and Kubernetes
+version, and cached for the run.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 
 import jsonschema_rs
 
-from scripts.crdschemas import load_crd_dir, schema_path
+from scripts import celrules
+from scripts.crdschemas import CEL_KEY, load_crd_dir, schema_path
 from scripts.errors import InputError, UsageError
 from scripts.model import Finding, Render, Resource, finding_for
 from scripts.yamlio import load_file
@@ -98,6 +101,8 @@ class SchemaStore:
         self._validators: dict[tuple[str, str, str], Any] = {}
         self._registries: dict[str, Any] = {}
         self._served: dict[tuple[str, str, str], bool] = {}  # does a version serve this kind
+        self._cel: dict[tuple[str, str], list[celrules.CompiledRule]] = {}
+        self._cel_environment: celrules.Environment | None = None
 
     def _k8s_dir(self, version: str) -> Path:
         return _k8s_schema_root() / f"v{version}.0-local-strict"
@@ -137,13 +142,30 @@ class SchemaStore:
                 schema = json.loads(path.read_text())
                 compiled = jsonschema_rs.validator_for(schema, registry=self._k8s_registry(version))
         else:
-            schema = self.user_crds.get((api_version, kind))
-            if schema is None:
-                path = schema_path(self.generated_dir, api_version, kind)
-                schema = json.loads(path.read_text()) if path.is_file() else None
+            schema = self._custom_schema(api_version, kind)
             if schema is not None:
                 compiled = jsonschema_rs.validator_for(schema)
         self._validators[key] = compiled
+        return compiled
+
+    def _custom_schema(self, api_version: str, kind: str) -> dict | None:
+        schema = self.user_crds.get((api_version, kind))
+        if schema is None:
+            path = schema_path(self.generated_dir, api_version, kind)
+            schema = json.loads(path.read_text()) if path.is_file() else None
+        return schema
+
+    def cel_rules(self, api_version: str, kind: str) -> list[celrules.CompiledRule]:
+        """The CRD's CEL rules for the kind, compiled once per run."""
+        key = (api_version, kind)
+        compiled = self._cel.get(key)
+        if compiled is None:
+            schema = None if is_core_group(api_version) else self._custom_schema(api_version, kind)
+            raw = (schema or {}).get(CEL_KEY) or []
+            if raw and self._cel_environment is None:
+                self._cel_environment = celrules.Environment()
+            compiled = self._cel[key] = self._cel_environment.compile_rules(
+                [celrules.Rule.from_json(rule) for rule in raw]) if raw else []
         return compiled
 
 
@@ -191,6 +213,14 @@ def validate_object(store: SchemaStore, skips: SkipList, target: str, obj: Resou
     # only collected (and explained) for the ones that are not.
     errors = [] if validator.is_valid(obj.doc) else \
         [leaf for error in validator.iter_errors(obj.doc) for leaf in _leaf_errors(error)]
+    if not errors:
+        # Like the API server, CEL rules judge objects of the right shape.
+        for failure in celrules.evaluate(store.cel_rules(obj.api_version, obj.kind), obj.doc):
+            findings.append(finding_for(
+                obj, stage="schema", target=target,
+                rule="schema-cel-not-evaluated" if failure.compile_error else "schema-cel",
+                severity="warning" if failure.compile_error else "error",
+                message=f"{failure.path}: {failure.message}"))
     seen = set()
     for error in sorted(errors, key=lambda e: list(map(str, e.instance_path)))[:20]:
         message = f"{_path(list(error.instance_path))}: {_short(error.message)}"

@@ -10,9 +10,18 @@ import yaml
 from scripts.errors import InputError
 
 try:  # libyaml's loader is several times faster on large renders
-    _Loader: type = yaml.CSafeLoader
+    _BaseLoader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - libyaml is in the pinned PyYAML wheels
-    _Loader = yaml.SafeLoader
+    _BaseLoader = yaml.SafeLoader
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """YAML as Kubernetes reads it: a plain `=` is the string "=" (YAML 1.1's
+    value tag, which PyYAML cannot construct; Prometheus Operator's CRDs
+    list it as a label-matcher operator)."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
 
 
 def _error_line(exc: yaml.YAMLError) -> int | None:

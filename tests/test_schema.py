@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -106,17 +107,20 @@ def test_user_crds_are_loaded_strictly(tmp_path):
     assert "size" in _validate(store, good)[0].message
 
 
-def test_strictify_closes_objects_and_unwraps_optional():
-    schema_in = {"type": "object", "properties": {"a": {"anyOf": [{"$ref": "#/$defs/A"}, {"type": "null"}],
-                                                        "title": "A"}}}
+def test_strictify_closes_objects_and_keeps_int_or_string():
+    schema_in = {"type": "object", "description": "doc", "properties": {
+        "a": {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string"}]},
+        "free": {"type": "object", "properties": {"x": {"type": "string"}},
+                 "x-kubernetes-preserve-unknown-fields": True}}}
     out = crdschemas.strictify(schema_in)
-    assert out["additionalProperties"] is False
-    assert out["properties"]["a"] == {"$ref": "#/$defs/A"}
+    assert out["additionalProperties"] is False and "description" not in out
+    assert out["properties"]["a"] == {"anyOf": [{"type": "integer"}, {"type": "string"}]}
+    assert "additionalProperties" not in out["properties"]["free"]
 
 
 class FakeSession:
-    def __init__(self, text):
-        self.text = text
+    def __init__(self, content: bytes):
+        self.content = content
         self.urls = []
 
     def get(self, url, timeout):
@@ -124,39 +128,102 @@ class FakeSession:
         session = self
 
         class Response:
-            text = session.text
+            content = session.content
 
             def raise_for_status(self):
                 return None
         return Response()
 
 
-def test_sync_writes_only_crds_offline(tmp_path):
+def _sources(tmp_path, content: bytes, sha: str | None = None) -> Path:
     sources = tmp_path / "sources.yaml"
-    sources.write_text("sources:\n  widgets: https://example.invalid/widgets-v1.yaml\n")
-    session = FakeSession(CRD + "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n")
-    written = crdschemas.sync(sources, tmp_path / "crds", session=session)
-    assert session.urls == ["https://example.invalid/widgets-v1.yaml"]
-    text = written[0].read_text()
-    assert "CustomResourceDefinition" in text and "kind: Namespace" not in text
-    assert ("example.com/v1", "Widget") in crdschemas.load_crd_dir(tmp_path / "crds", tmp_path)
+    sources.write_text(
+        "sources:\n  - project: example\n    component: widgets\n    version: '1.0'\n"
+        "    path: config/widgets.yaml\n    url: https://example.invalid/v1.0/config/widgets.yaml\n"
+        f"    sha256: {sha or hashlib.sha256(content).hexdigest()}\n")
+    return sources
+
+
+def test_sync_downloads_each_pinned_file_and_checks_its_digest(tmp_path):
+    content = CRD.encode()
+    session = FakeSession(content)
+    written = crdschemas.sync(_sources(tmp_path, content), tmp_path / "crds", session=session)
+    assert session.urls == ["https://example.invalid/v1.0/config/widgets.yaml"]
+    assert written == [tmp_path / "crds" / "widgets" / "widgets.yaml"]
+    assert written[0].read_bytes() == content
+
+
+def test_sync_refuses_a_download_whose_digest_differs_and_keeps_the_old_file(tmp_path):
+    good = tmp_path / "crds" / "widgets" / "widgets.yaml"
+    good.parent.mkdir(parents=True)
+    good.write_text("previous download\n")
+    sources = _sources(tmp_path, b"what was pinned")
+    with pytest.raises(InputError, match="sha256 is [0-9a-f]{64}, the pin says"):
+        crdschemas.sync(sources, tmp_path / "crds", session=FakeSession(CRD.encode()))
+    assert good.read_text() == "previous download\n"
 
 
 def test_sync_rejects_a_source_without_crds(tmp_path):
-    sources = tmp_path / "sources.yaml"
-    sources.write_text("sources:\n  nothing: https://example.invalid/x.yaml\n")
+    content = b"kind: ConfigMap\n"
     with pytest.raises(InputError, match="holds no CustomResourceDefinition"):
-        crdschemas.sync(sources, tmp_path / "crds", session=FakeSession("kind: ConfigMap\n"))
+        crdschemas.sync(_sources(tmp_path, content), tmp_path / "crds", session=FakeSession(content))
 
 
-def test_committed_schemas_match_the_pinned_models():
-    """schemas/generated is what `make schemas` produces from the pinned
-    cloudcoil packages; a version bump without regenerating fails here."""
-    generated = crdschemas.generated_schemas()
+@pytest.mark.parametrize("text, error", [
+    ("sources: {}\n", "expected `sources:`"),
+    ("sources:\n  - project: x\n", "lacks component, version, path, url, sha256"),
+    ("sources:\n  - {project: x, component: c, version: '1', path: a.yaml, url: u, sha256: nope}\n",
+     "not a sha256 digest"),
+])
+def test_sources_file_errors_name_the_file(tmp_path, text, error):
+    path = tmp_path / "sources.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=error) as caught:
+        crdschemas.load_sources(path)
+    assert caught.value.file == str(path)
+
+
+def test_generate_needs_a_synced_copy_that_matches_the_pin(tmp_path):
+    content = CRD.encode()
+    sources = _sources(tmp_path, content)
+    with pytest.raises(InputError, match="run `python -m scripts schemas sync` first"):
+        crdschemas.write_generated(sources, tmp_path / "crds", tmp_path / "out")
+    local = tmp_path / "crds" / "widgets" / "widgets.yaml"
+    local.parent.mkdir(parents=True)
+    local.write_bytes(content + b"# edited\n")
+    with pytest.raises(InputError, match="the pin says"):
+        crdschemas.write_generated(sources, tmp_path / "crds", tmp_path / "out")
+    local.write_bytes(content)
+    stale = tmp_path / "out" / "example.com" / "v0" / "gone.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}")
+    written = crdschemas.write_generated(sources, tmp_path / "crds", tmp_path / "out")
+    assert written == [tmp_path / "out" / "example.com" / "v1" / "widget.json"]
+    assert not stale.exists() and not stale.parent.exists()
+
+
+def test_committed_schemas_match_the_pinned_crds():
+    """schemas/generated is what `make schemas` makes from the files pinned in
+    schemas/sources.yaml. Where the pinned files are at hand (after `schemas
+    sync`), a pin bumped without regenerating fails here; the pins themselves
+    are always checked."""
+    sources = crdschemas.load_sources(REPO / "schemas" / "sources.yaml")
+    assert {s.project for s in sources} == {"istio", "flux", "prometheus-operator"}
+    for source in sources:
+        tag = source.version if source.project == "istio" else f"v{source.version}"
+        assert f"/{tag}/{source.path}" in source.url, f"{source.url} is not taken at the release tag"
     root = schema.GENERATED_DIR
+    pins = {(s.project, s.component, s.version, s.path, s.sha256) for s in sources}
+    for path in root.rglob("*.json"):
+        made_from = json.loads(path.read_text())[crdschemas.SOURCE_KEY]
+        assert tuple(made_from[k] for k in ("project", "component", "version", "path", "sha256")) in pins, \
+            f"{path} was generated from a file no longer pinned: run `make schemas`"
+    crds = REPO / ".cache" / "crds"
+    if not all((crds / s.local_name).is_file() for s in sources):
+        pytest.skip("the pinned CRD files are not downloaded (python -m scripts schemas sync)")
+    generated = crdschemas.generated_schemas(REPO / "schemas" / "sources.yaml", crds)
     committed = {p.relative_to(root).as_posix() for p in root.rglob("*.json")}
-    expected = {crdschemas.schema_path(Path("."), av, k).as_posix() for av, k in generated}
-    assert committed == expected
+    assert committed == {crdschemas.schema_path(Path("."), av, k).as_posix() for av, k in generated}
     for (api_version, kind), content in generated.items():
         on_disk = json.loads(crdschemas.schema_path(root, api_version, kind).read_text())
         assert on_disk == json.loads(json.dumps(content)), f"{api_version} {kind} is stale: run `make schemas`"
