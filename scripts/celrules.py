@@ -69,7 +69,7 @@ def _hostname(text: str) -> str:
 
 
 def _is_sorted(items: list) -> bool:
-    return all(a <= b for a, b in zip(items, items[1:]))
+    return all(a <= b for a, b in zip(items, items[1:], strict=False))
 
 
 def _overload(name: str, returns: Any, params: list, impl: Any, member: bool = False) -> cel.FunctionDecl:

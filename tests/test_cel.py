@@ -49,7 +49,8 @@ def test_virtualservice_timeout_below_the_minimum_reads_as_the_api_server(store,
     findings = validate_object(store, SkipList(), "t", virtual_service, None)
     index = len(virtual_service.doc["spec"]["http"]) - 1
     assert [(f.rule, f.message) for f in findings] == [
-        ("schema-cel", f'spec.http[{index}].timeout: Invalid value: "500us": must be a valid duration greater than 1ms')]
+        ("schema-cel",
+         f'spec.http[{index}].timeout: Invalid value: "500us": must be a valid duration greater than 1ms')]
     assert findings[0].file and findings[0].kind == "VirtualService"
 
 
@@ -120,7 +121,8 @@ def test_fields_of_current_releases_pass(store, render_of):
     monitor.doc["spec"]["scrapeNativeHistograms"] = True
     assert validate_object(store, SkipList(), "t", monitor, None) == []
     monitor.doc["spec"]["scrapeNativeHistogramz"] = True
-    assert "'scrapeNativeHistogramz' was unexpected" in validate_object(store, SkipList(), "t", monitor, None)[0].message
+    findings = validate_object(store, SkipList(), "t", monitor, None)
+    assert "'scrapeNativeHistogramz' was unexpected" in findings[0].message
 
 
 CRD_WITH_RULES = """
