@@ -18,11 +18,13 @@ import base64
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
 
+from scripts import sourceignore
 from scripts.discover import KUSTOMIZATION_FILES, closure
 from scripts.errors import InputError
 from scripts.model import Finding, FluxSource, Render, Resource, Target, finding_for
@@ -132,7 +134,9 @@ def expand(repo: Path, cluster: Render, kustomizations: dict) -> tuple[list[Targ
     if not flux_objects:
         return [], findings
     findings += dependency_findings(cluster, flux_objects)
-    sources = {(o.kind, o.name, o.namespace) for o in cluster.objects if o.kind == "GitRepository"}
+    sources = {(o.kind, o.name, o.namespace): o for o in cluster.objects if o.kind == "GitRepository"}
+    excludes: dict[tuple, Callable[[str], bool]] = {}
+    tree_patterns: list[str] | None = None
     inputs = tuple(o.doc for o in cluster.objects if o.kind in ("ConfigMap", "Secret"))
     targets = []
     for obj in flux_objects:
@@ -161,12 +165,44 @@ def expand(repo: Path, cluster: Render, kustomizations: dict) -> tuple[list[Targ
                 p.relative_to(repo).as_posix() for p in base.rglob("*.y*ml")
                 if p.is_file() and _inside(repo, p)))
         flux_file = obj.source.file if obj.source else None
+        if ref_key not in excludes:
+            tree_patterns = sourceignore.repository_patterns(repo) if tree_patterns is None else tree_patterns
+            excludes[ref_key] = sourceignore.artifact_excludes(
+                tree_patterns, (sources[ref_key].doc.get("spec") or {}).get("ignore"))
+        doc = obj.doc
+        if spec.get("ignoreMissingComponents") and spec.get("components"):
+            # Flux drops the components its artifact lacks (missing or ignored).
+            kept = [c for c in spec["components"] if not _component_missing(repo, directory, c, excludes[ref_key])]
+            doc = {**obj.doc, "spec": {**spec, "components": kept}}
+            spec = doc["spec"]
+        left_out = _left_out(kustomizations, directory, files, spec, excludes[ref_key])
+        if left_out:
+            findings.append(finding_for(
+                obj, stage="render", target=path, rule="flux-source-ignored",
+                message=f"not built: the build reads {left_out}, which GitRepository {ref.get('name')} leaves "
+                        "out of its artifact (its spec.ignore or a .sourceignore); in the cluster the build fails"))
+            continue
         targets.append(Target(
             path=path, directory=directory,
             sources=tuple(dict.fromkeys([*files, *([flux_file] if flux_file else [])])),
             resource_files=resource_files,
-            flux=FluxSource(kustomization=obj.doc, inputs=inputs, file=flux_file)))
+            flux=FluxSource(kustomization=doc, inputs=inputs, file=flux_file)))
     return targets, findings
+
+
+def _component_missing(repo: Path, directory: str, component: object, excluded: Callable[[str], bool]) -> bool:
+    path = os.path.normpath(os.path.join(directory, str(component))).replace(os.sep, "/")
+    return not (repo / path).is_dir() or excluded(f"{path}/")
+
+
+def _left_out(kustomizations: dict, directory: str, files: tuple[str, ...], spec: dict,
+              excluded: Callable[[str], bool]) -> str | None:
+    """The first file a Flux build reads that its source's artifact lacks."""
+    read = list(files) or [f"{directory}/"]
+    for component in spec.get("components") or []:
+        path = os.path.normpath(os.path.join(directory, str(component))).replace(os.sep, "/")
+        read += list(closure(kustomizations, path)[0]) if path in kustomizations else [f"{path}/"]
+    return next((f for f in read if not f.startswith("..") and excluded(f)), None)
 
 
 def dependency_findings(cluster: Render, flux_objects: list[Resource]) -> list[Finding]:

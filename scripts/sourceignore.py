@@ -1,0 +1,74 @@
+"""Which files of this repository a Flux GitRepository leaves out of its
+artifact, so a build that reads one fails here as it fails in the cluster.
+
+source-controller's rule (source-controller v1.9, storage.SourceIgnoreFilter):
+the patterns are those of every `.sourceignore` file in the checkout (each
+applying below its own directory) followed by the GitRepository's
+`spec.ignore`. With no pattern at all, Flux's default exclusions apply (VCS
+files, CI configuration, binaries and archives); with any pattern, only the
+VCS ones are kept in front of them. Patterns use .gitignore syntax and the
+last match wins; pathspec's GitIgnoreSpec implements that syntax.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pathspec
+
+SOURCEIGNORE = ".sourceignore"
+VCS_PATTERNS = [".git/", ".gitignore", ".gitmodules", ".gitattributes"]
+DEFAULT_PATTERNS = [
+    *VCS_PATTERNS,
+    "*.jpg", "*.jpeg", "*.gif", "*.png", "*.wmv", "*.flv", "*.tar.gz", "*.zip",
+    ".github/", ".circleci/", ".travis.yml", ".gitlab-ci.yml", "appveyor.yml", ".drone.yml",
+    "cloudbuild.yaml", "codeship-services.yml", "codeship-steps.yml",
+    "**/.goreleaser.yml", "**/.sops.yaml", "**/.flux.yaml",
+]
+# Not part of any Git checkout Flux would see, and large: never walked.
+_NOT_CHECKED_OUT = {".git", ".venv", "venv", "node_modules", "__pycache__", ".cache", ".pytest_cache"}
+
+
+def _scoped(line: str, directory: str) -> str | None:
+    """A pattern of `directory`/.sourceignore, rewritten to apply from the
+    repository root (go-git's domain: it matches below its directory only)."""
+    text = line.rstrip("\n").rstrip()
+    if not text or text.startswith("#"):
+        return None
+    if not directory:
+        return text
+    negate, body = ("!", text[1:]) if text.startswith("!") else ("", text)
+    trimmed = body.rstrip("/")
+    anchored = body.startswith("/") or "/" in trimmed
+    prefix = f"/{directory}/" if anchored else f"/{directory}/**/"
+    return negate + prefix + body.lstrip("/")
+
+
+def repository_patterns(repo: Path) -> list[str]:
+    """The patterns of every .sourceignore in the tree, shallow ones first."""
+    found: list[tuple[int, str, list[str]]] = []
+    for root, dirs, files in os.walk(repo):
+        dirs[:] = sorted(d for d in dirs if d not in _NOT_CHECKED_OUT)
+        if SOURCEIGNORE in files:
+            relative = Path(root).relative_to(repo).as_posix()
+            relative = "" if relative == "." else relative
+            try:
+                lines = (Path(root) / SOURCEIGNORE).read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError):
+                lines = []
+            found.append((relative.count("/") + bool(relative), relative, lines))
+    patterns = []
+    for _, directory, lines in sorted(found):
+        patterns += [p for p in (_scoped(line, directory) for line in lines) if p]
+    return patterns
+
+
+def artifact_excludes(repository_patterns: list[str], spec_ignore: str | None) -> Callable[[str], bool]:
+    """A test: is this repository-relative path left out of the artifact?"""
+    patterns = list(repository_patterns)
+    if isinstance(spec_ignore, str):
+        patterns += [p for p in (_scoped(line, "") for line in spec_ignore.splitlines()) if p]
+    spec = pathspec.GitIgnoreSpec.from_lines(VCS_PATTERNS + patterns if patterns else DEFAULT_PATTERNS)
+    return spec.match_file
