@@ -119,8 +119,9 @@ def measure_changed(out: Path, jobs: int | None) -> tuple[float, float, list[str
 
     started = time.perf_counter()
     found = discover(out)
-    only, prerendered = changed_roots(out, "HEAD", jobs, found)
-    validate(Options(repo=out, only=only, prerendered=prerendered, discovery=found, jobs=jobs))
+    only, prerendered, base_renders = changed_roots(out, "HEAD", jobs, found)
+    validate(Options(repo=out, only=only, prerendered=prerendered, base_renders=base_renders,
+                     discovery=found, jobs=jobs))
     changed = time.perf_counter() - started
     return changed, single, only
 

@@ -21,8 +21,9 @@ from scripts.yamlio import _Loader
 
 
 def changed_roots(repo: Path, base: str | None, jobs: int | None = None, found: Discovery | None = None
-                  ) -> tuple[list[str], dict[str, Render]]:
-    """(paths of roots whose render changed, their head renders)."""
+                  ) -> tuple[list[str], dict[str, Render], dict[str, Render]]:
+    """(paths of roots whose render changed, their head renders, their base
+    renders where the root existed at the base)."""
     repo = repo.resolve()
     top = gitrefs.toplevel(repo)
     base = base or gitrefs.default_base(top)
@@ -32,7 +33,7 @@ def changed_roots(repo: Path, base: str | None, jobs: int | None = None, found: 
     found = found or discover(repo)
     head = _candidate_renders(repo, found, files, jobs)
     if not head:
-        return [], {}
+        return [], {}, {}
     # Only what the candidates read is exported from the base, not the tree.
     wanted = {prefix + f for r in head.values() for f in (*r.target.sources, r.target.directory + "/")}
     wanted |= {prefix + r.target.path.split("#")[0] + "/" for r in head.values()}
@@ -41,7 +42,7 @@ def changed_roots(repo: Path, base: str | None, jobs: int | None = None, found: 
         old = diff.render_tree(old_root, only=set(head), jobs=jobs)
     changed = [path for path in sorted(head)
                if diff.diff_render(old.get(path), head[path], path).status != "unchanged"]
-    return changed, {p: head[p] for p in changed}
+    return changed, {p: head[p] for p in changed}, {p: old[p] for p in changed if p in old}
 
 
 def _touches(target: Target, files: set[str]) -> bool:

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scripts import immutable
 from scripts.discover import discover
-from scripts.model import Render
+from scripts.model import Finding, Render
 from scripts.render import render_with_flux
 
 # kustomize appends a content hash to generated ConfigMaps and Secrets; the
@@ -40,6 +41,7 @@ class TargetDiff:
     status: str  # changed | unchanged | added | removed | error
     objects: list[ObjectChange] = field(default_factory=list)
     error: str | None = None
+    immutable: list[Finding] = field(default_factory=list)  # updates the API server refuses
 
 
 def object_key(doc: dict) -> str:
@@ -117,7 +119,7 @@ def diff_render(old: Render | None, new: Render | None, path: str) -> TargetDiff
             fields = compare(before[key], after[key])
             if fields:
                 objects.append(ObjectChange(key, "changed", fields))
-    return TargetDiff(path, "changed" if objects else "unchanged", objects)
+    return TargetDiff(path, "changed" if objects else "unchanged", objects, immutable=immutable.findings(old, new))
 
 
 def render_tree(root: Path, prefixes: list[str] | None = None, jobs: int | None = None,
@@ -168,6 +170,10 @@ def _object_lines(change: ObjectChange) -> list[str]:
     return lines
 
 
+def _refused(finding: Finding) -> str:
+    return f"refused on update: {finding.kind}/{finding.name}: {finding.message}"
+
+
 def summary_counts(diffs: list[TargetDiff]) -> dict[str, int]:
     counts = {s: 0 for s in ("changed", "unchanged", "added", "removed", "error")}
     for d in diffs:
@@ -187,6 +193,7 @@ def to_text(diffs: list[TargetDiff]) -> str:
         lines.append(f"{d.path}: {d.status}" + (f" ({d.error})" if d.error else ""))
         for change in d.objects:
             lines.extend("  " + line for line in _object_lines(change))
+        lines.extend(f"  ! {_refused(f)}" for f in d.immutable)
     c = summary_counts(diffs)
     lines.append(f"{c['changed']} changed, {c['added']} added, {c['removed']} removed, {c['unchanged']} unchanged "
                  f"targets; objects: {c['objects_changed']} changed, {c['objects_added']} added, "
@@ -215,6 +222,7 @@ def to_markdown(diffs: list[TargetDiff], base: str, head: str, limit: int = 6000
             f" ({counts['changed']} changed, {counts['added']} added, {counts['removed']} removed)"
             if d.status != "error" else "")
         body = [d.error] if d.error else [line for change in d.objects for line in _object_lines(change)]
+        body += [f"! {_refused(f)}" for f in d.immutable]
         section = "\n".join(["<details>", f"<summary>{title}</summary>", "", "```diff", *body, "```", "</details>", ""])
         if size + len(section) > limit - 4000:  # room for the closing lists
             omitted.append(d.path)
@@ -240,5 +248,7 @@ def to_json(diffs: list[TargetDiff], base: str, head: str) -> dict[str, Any]:
             "objects": [{"key": o.key, "change": o.change,
                          "fields": [{"path": f.path, "old": f.old, "new": f.new} for f in o.fields],
                          "object": o.object} for o in d.objects],
+            "immutable": [{"kind": f.kind, "namespace": f.namespace, "name": f.name, "file": f.file,
+                           "message": f.message} for f in d.immutable],
         } for d in diffs],
     }

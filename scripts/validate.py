@@ -9,7 +9,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scripts import lint, policy, schema, security
+from scripts import immutable, lint, policy, schema, security
 from scripts.discover import Discovery, discover, select
 from scripts.errors import UsageError
 from scripts.model import STAGES, Finding, Render, Report, SourceRef, Target
@@ -28,6 +28,7 @@ class Options:
     shard: tuple[int, int] | None = None  # (index from 1, count)
     only: list[str] | None = None  # target paths chosen by --changed
     prerendered: dict[str, Render] = field(default_factory=dict)  # renders --changed already made
+    base_renders: dict[str, Render] = field(default_factory=dict)  # --changed: the same roots at the base
     discovery: Discovery | None = None  # when the caller has discovered the tree already
     progress: bool = False
 
@@ -172,6 +173,9 @@ def _own_stages(options: Options, repo: Path, renders: list[Render], version: st
         progress("schema: validating objects")
         t0 = time.perf_counter()
         stage_findings["schema"] = schema.run(repo, renders, version)
+        # --changed: updates the API server would refuse (immutable fields).
+        for render in renders if options.base_renders else []:
+            stage_findings["schema"] += immutable.findings(options.base_renders.get(render.target.path), render)
         timings["schema"] = time.perf_counter() - t0
     if "policy" in options.stages:
         progress("policy: tests/policy")
