@@ -31,7 +31,9 @@ def rename(text: str, number: int) -> str:
     tag = f"svc-{number:03d}"
     return (text.replace("ai-inference-service", f"{tag}-service")
                 .replace("ai-inference-", f"{tag}-")
-                .replace("path: ./overlays/", f"path: ./services/{tag}/overlays/"))
+                .replace("path: ./overlays/", f"path: ./services/{tag}/overlays/")
+                # the GitRepository's artifact keeps this copy's directories
+                .replace("    !/", f"    !/services/{tag}/"))
 
 
 def copy_entries(source: Path, out: Path, entries: tuple[str, ...]) -> None:

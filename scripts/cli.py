@@ -34,7 +34,6 @@ def _jobs(value: str) -> int:
 
 
 def build_parser() -> Parser:
-    from scripts.schema import DEFAULT_KUBERNETES_VERSION
 
     parser = Parser(prog="python -m scripts", description="Validation and pull-request tooling for "
                     "the ai-inference-service GitOps repository.",
@@ -53,8 +52,9 @@ def build_parser() -> Parser:
                           help="only the roots at or under PATH (repeatable)")
     validate.add_argument("--stage", action="append", choices=STAGES, metavar="STAGE",
                           help=f"run only these stages ({', '.join(STAGES)}; render always runs; repeatable)")
-    validate.add_argument("--kubernetes-version", default=DEFAULT_KUBERNETES_VERSION, metavar="X.Y",
-                          help=f"Kubernetes version to validate against (default {DEFAULT_KUBERNETES_VERSION})")
+    validate.add_argument("--kubernetes-version", metavar="X.Y",
+                          help="Kubernetes version to validate against (default: cluster.kubernetes_version in "
+                               "config/policy.yaml); the next minor is checked too, as warnings")
     validate.add_argument("--report-json", metavar="FILE", help="write the JSON report to FILE")
     validate.add_argument("--junit", metavar="FILE", help="write findings as JUnit XML to FILE")
     validate.add_argument("--sarif", metavar="FILE", help="write findings as SARIF 2.1.0 to FILE")
@@ -328,9 +328,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 def _apply(repo: Path, overlays: list, done: str) -> int:
     from scripts import canary, report
-    from scripts.schema import DEFAULT_KUBERNETES_VERSION
+    from scripts.policy_support import PolicyConfig
 
-    errors = canary.apply(repo, overlays, DEFAULT_KUBERNETES_VERSION)
+    errors = canary.apply(repo, overlays, PolicyConfig.load(repo).kubernetes_version)
     if errors:
         touched = ", ".join(f"overlays/{o.env}" for o in overlays)
         print(f"edit refused: {touched} would not validate with it; no file was changed", file=sys.stderr)

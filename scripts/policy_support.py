@@ -16,6 +16,8 @@ from scripts.errors import InputError
 from scripts.model import Render, Resource
 from scripts.yamlio import load_file
 
+# The clusters' Kubernetes minor when config/policy.yaml does not say.
+DEFAULT_KUBERNETES_VERSION = "1.34"
 CONFIG_FILE = "config/policy.yaml"
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
 
@@ -60,6 +62,7 @@ class PolicyConfig:
     open_ports: dict[str, str] = field(default_factory=dict)  # port -> why any caller may reach it
     egress_wildcards: list[str] = field(default_factory=list)  # ServiceEntry hosts allowed to be wildcards
     model_load_seconds: int = 300
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION  # what the clusters run
 
     def env(self, render: Render) -> dict[str, Any]:
         name = environment_of(render)
@@ -110,12 +113,16 @@ class PolicyConfig:
         load = data.get("model_load_seconds", 300)
         if isinstance(load, bool) or not isinstance(load, int) or load < 0:
             raise InputError(f"`model_load_seconds` must be a whole number of seconds, found {load!r}", CONFIG_FILE)
+        version = str(cluster.get("kubernetes_version") or DEFAULT_KUBERNETES_VERSION)
+        if not re.fullmatch(r"\d+\.\d+", version):
+            raise InputError(f"`cluster.kubernetes_version` must be MAJOR.MINOR, e.g. \"1.34\", found {version!r}",
+                             CONFIG_FILE)
         provides = cluster.get("provides") or []
         if not isinstance(provides, list) or not all(isinstance(p, dict) and p.get("reason") for p in provides):
             raise InputError("`cluster.provides` must be a list of {kind, name, reason}", CONFIG_FILE)
         return cls(
             egress_wildcards=list(wildcards), model_load_seconds=load,
-            require_digest=require_digest, cluster=dict(cluster),
+            require_digest=require_digest, cluster=dict(cluster), kubernetes_version=version,
             open_ports={str(k): str(v) for k, v in open_ports.items()},
             registries=list(registries),
             environments=environments,

@@ -25,7 +25,6 @@ from scripts.errors import InputError, UsageError
 from scripts.model import Finding, Render, Resource, finding_for
 from scripts.yamlio import load_file
 
-DEFAULT_KUBERNETES_VERSION = "1.34"
 GENERATED_DIR = Path(__file__).resolve().parent.parent / "schemas" / "generated"
 _MISSING = object()
 
@@ -51,10 +50,10 @@ def newest_version() -> str:
 
 def check_version(version: str) -> str:
     if not re.fullmatch(r"\d+\.\d+", version):
-        raise UsageError(f"--kubernetes-version {version}: expected MAJOR.MINOR, e.g. 1.34")
+        raise UsageError(f"Kubernetes version {version}: expected MAJOR.MINOR, e.g. 1.34")
     known = available_versions()
     if version not in known:
-        raise UsageError(f"--kubernetes-version {version}: schemas ship {known[0]} to {known[-1]}")
+        raise UsageError(f"Kubernetes version {version}: the schemas ship {known[0]} to {known[-1]}")
     return version
 
 
@@ -192,7 +191,7 @@ def _short(message: str, limit: int = 300) -> str:
 
 
 def validate_object(store: SchemaStore, skips: SkipList, target: str, obj: Resource,
-                    newest: str | None) -> list[Finding]:
+                    next_version: str | None) -> list[Finding]:
     if not obj.api_version or not obj.kind:
         return [finding_for(obj, stage="schema", target=target, rule="schema-invalid",
                             message="object has no apiVersion or kind")]
@@ -228,21 +227,41 @@ def validate_object(store: SchemaStore, skips: SkipList, target: str, obj: Resou
             seen.add(message)
             findings.append(finding_for(obj, stage="schema", target=target, rule="schema-invalid",
                                         message=message))
-    if newest and newest != store.version and is_core_group(obj.api_version) \
-            and not store.has_core_schema(newest, obj.api_version, obj.kind):
-        findings.append(finding_for(
-            obj, stage="schema", target=target, rule="schema-removed-in-newest", severity="warning",
-            message=f"{obj.api_version} {obj.kind} is not served by Kubernetes {newest}; migrate before upgrading"))
+    if next_version and not errors and is_core_group(obj.api_version):
+        findings += _next_version_findings(store, target, obj, next_version)
     return findings
+
+
+def _next_version_findings(store: SchemaStore, target: str, obj: Resource, version: str) -> list[Finding]:
+    """Warnings for what the next Kubernetes minor would refuse: an API it
+    no longer serves, or a field it no longer accepts."""
+    upcoming = store.validator(obj.api_version, obj.kind, version)
+    if upcoming is None:
+        return [finding_for(obj, stage="schema", target=target, rule="schema-next-version", severity="warning",
+                            message=f"{obj.api_version} {obj.kind} is not served by Kubernetes {version}; "
+                                    "migrate before upgrading")]
+    if upcoming.is_valid(obj.doc):
+        return []
+    leaves = [leaf for error in upcoming.iter_errors(obj.doc) for leaf in _leaf_errors(error)][:5]
+    return [finding_for(obj, stage="schema", target=target, rule="schema-next-version", severity="warning",
+                        message=f"at Kubernetes {version}: {_path(list(e.instance_path))}: {_short(e.message)}")
+            for e in leaves]
+
+
+def next_minor(version: str) -> str | None:
+    """The next Kubernetes minor, if the schemas ship it."""
+    major, minor = version.split(".")
+    upcoming = f"{major}.{int(minor) + 1}"
+    return upcoming if upcoming in available_versions() else None
 
 
 def run(repo: Path, renders: list[Render], kubernetes_version: str,
         store: SchemaStore | None = None) -> list[Finding]:
     store = store or SchemaStore(repo, kubernetes_version)
     skips = SkipList.load(repo / "schemas" / "skip.yaml", "schemas/skip.yaml")
-    newest = newest_version()
+    upcoming = next_minor(kubernetes_version)
     findings: list[Finding] = []
     for render in renders:
         for obj in render.objects:
-            findings.extend(validate_object(store, skips, render.target.path, obj, newest))
+            findings.extend(validate_object(store, skips, render.target.path, obj, upcoming))
     return findings

@@ -23,7 +23,7 @@ class Options:
     repo: Path = Path(".")
     targets: list[str] = field(default_factory=list)
     stages: list[str] = field(default_factory=lambda: list(STAGES))
-    kubernetes_version: str = schema.DEFAULT_KUBERNETES_VERSION
+    kubernetes_version: str | None = None  # None: cluster.kubernetes_version in config/policy.yaml
     jobs: int | None = None
     shard: tuple[int, int] | None = None  # (index from 1, count)
     only: list[str] | None = None  # target paths chosen by --changed
@@ -86,7 +86,7 @@ def run(options: Options) -> Report:
     timings: dict[str, float | None] = {stage: 0.0 if stage in (*options.stages, "render") else None
                                         for stage in STAGES}
     repo = options.repo.resolve()
-    version = schema.check_version(options.kubernetes_version)
+    version = schema.check_version(options.kubernetes_version or PolicyConfig.load(repo).kubernetes_version)
     unknown = [s for s in options.stages if s not in STAGES]
     if unknown:
         raise UsageError(f"--stage {unknown[0]}: choose from {', '.join(STAGES)}")

@@ -227,3 +227,42 @@ def test_committed_schemas_match_the_pinned_crds():
     for (api_version, kind), content in generated.items():
         on_disk = json.loads(crdschemas.schema_path(root, api_version, kind).read_text())
         assert on_disk == json.loads(json.dumps(content)), f"{api_version} {kind} is stale: run `make schemas`"
+
+
+def test_the_next_minor_is_checked_as_warnings():
+    hpa = make_render([{"apiVersion": "autoscaling/v2beta2", "kind": "HorizontalPodAutoscaler",
+                        "metadata": {"name": "h"},
+                        "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "d"}, "maxReplicas": 3}}])
+    findings = schema.run(REPO, [hpa], "1.25")
+    assert [(f.rule, f.severity) for f in findings] == [("schema-next-version", "warning")]
+    assert "not served by Kubernetes 1.26" in findings[0].message
+    assert schema.next_minor(schema.available_versions()[-1]) is None
+
+
+def test_a_field_the_next_minor_refuses_is_a_warning(monkeypatch):
+    import jsonschema_rs
+
+    store = SchemaStore(REPO, "1.34")
+    obj = make_render([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "b"}}])
+    real = store.validator
+    stricter = jsonschema_rs.validator_for({"type": "object", "properties": {"data": False}})
+    monkeypatch.setattr(store, "validator", lambda av, k, v=None: stricter if v == "1.35" else real(av, k, v))
+    findings = validate_object(store, SkipList(), "t", obj.objects[0], "1.35")
+    assert [(f.rule, f.severity) for f in findings] == [("schema-next-version", "warning")]
+    assert findings[0].message.startswith("at Kubernetes 1.35: data: ")
+
+
+def test_the_kubernetes_version_comes_from_config(tmp_path, tree):
+    from tests.test_validate_cli import validate
+
+    policy = tree / "config" / "policy.yaml"
+    policy.write_text(policy.read_text().replace('kubernetes_version: "1.34"', 'kubernetes_version: "1.33"'))
+    out = tmp_path / "r.json"
+    proc = validate("--stage", "schema", "--report-json", str(out), cwd=tree)
+    assert proc.returncode == 0 and json.loads(out.read_text())["kubernetes_version"] == "1.33"
+    proc = validate("--stage", "schema", "--kubernetes-version", "1.35", "--report-json", str(out), cwd=tree)
+    assert json.loads(out.read_text())["kubernetes_version"] == "1.35"
+    policy.write_text(policy.read_text().replace('kubernetes_version: "1.33"', 'kubernetes_version: "one"'))
+    proc = validate("--stage", "schema", cwd=tree)
+    assert proc.returncode == 1 and "config/policy.yaml" in proc.stderr and "cluster.kubernetes_version" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -16,7 +16,6 @@ from scripts.errors import UsageError
 from scripts.policy import PROVIDER_KEY, PolicyContext
 from scripts.policy_support import PolicyConfig
 from scripts.render import render_with_flux
-from scripts.schema import DEFAULT_KUBERNETES_VERSION
 
 _CONTEXT = pytest.StashKey[PolicyContext]()
 
@@ -34,9 +33,10 @@ def _context(config: pytest.Config) -> PolicyContext:
             targets = select(found.targets, found.repo, config.getoption("--target"))
         except UsageError as exc:  # one line, once, not an error per test module
             pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
-        version = config.getoption("--kubernetes-version") or DEFAULT_KUBERNETES_VERSION
+        settings = PolicyConfig.load(found.repo)
+        version = config.getoption("--kubernetes-version") or settings.kubernetes_version
         renders, _ = render_with_flux(found.repo, targets, found.kustomizations)
-        context = PolicyContext(found.repo, renders, version, PolicyConfig.load(found.repo))
+        context = PolicyContext(found.repo, renders, version, settings)
     config.stash[_CONTEXT] = context
     return context
 
