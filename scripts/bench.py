@@ -121,11 +121,11 @@ def measure_changed(out: Path, jobs: int | None) -> tuple[float, float, list[str
 
     started = time.perf_counter()
     found = discover(out)
-    only, prerendered, base_renders = changed_roots(out, "HEAD", jobs, found)
-    validate(Options(repo=out, only=only, prerendered=prerendered, base_renders=base_renders,
-                     discovery=found, jobs=jobs))
+    selection = changed_roots(out, "HEAD", jobs, found)
+    validate(Options(repo=out, only=selection.paths, prerendered=selection.head, base_renders=selection.base,
+                     prefindings=selection.findings, discovery=found, jobs=jobs))
     changed = time.perf_counter() - started
-    return changed, single, only
+    return changed, single, selection.paths
 
 
 def security_floor(repo: Path, renders: list, jobs: int) -> float:

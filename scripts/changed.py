@@ -9,21 +9,28 @@ that leaves a render identical (formatting, comments) selects nothing.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from scripts import diff, flux, gitrefs
+from scripts import diff, flux, gitrefs, sourceignore
 from scripts.discover import Discovery, closure, discover
-from scripts.model import Render, Target
+from scripts.model import Finding, Render, Target
 from scripts.render import SourceIndex, render_all
 from scripts.yamlio import _Loader
 
 
+@dataclass
+class ChangedRoots:
+    paths: list[str]  # roots whose render changed
+    head: dict[str, Render]  # their renders now
+    base: dict[str, Render]  # their renders at the base, where they existed
+    findings: list[Finding]  # about the Flux objects of the cluster roots looked at
+
+
 def changed_roots(repo: Path, base: str | None, jobs: int | None = None, found: Discovery | None = None
-                  ) -> tuple[list[str], dict[str, Render], dict[str, Render]]:
-    """(paths of roots whose render changed, their head renders, their base
-    renders where the root existed at the base)."""
+                  ) -> ChangedRoots:
     repo = repo.resolve()
     top = gitrefs.toplevel(repo)
     base = base or gitrefs.default_base(top)
@@ -31,9 +38,9 @@ def changed_roots(repo: Path, base: str | None, jobs: int | None = None, found: 
     prefix = "" if prefix == "." else prefix + "/"
     files = {f[len(prefix):] for f in gitrefs.changed_files(top, base) if f.startswith(prefix)}
     found = found or discover(repo)
-    head = _candidate_renders(repo, found, files, jobs)
+    head, flux_findings = _candidate_renders(repo, found, files, jobs)
     if not head:
-        return [], {}, {}
+        return ChangedRoots([], {}, {}, flux_findings)
     # Only what the candidates read is exported from the base, not the tree.
     wanted = {prefix + f for r in head.values() for f in (*r.target.sources, r.target.directory + "/")}
     wanted |= {prefix + r.target.path.split("#")[0] + "/" for r in head.values()}
@@ -42,7 +49,8 @@ def changed_roots(repo: Path, base: str | None, jobs: int | None = None, found: 
         old = diff.render_tree(old_root, only=set(head), jobs=jobs)
     changed = [path for path in sorted(head)
                if diff.diff_render(old.get(path), head[path], path).status != "unchanged"]
-    return changed, {p: head[p] for p in changed}, {p: old[p] for p in changed if p in old}
+    return ChangedRoots(changed, {p: head[p] for p in changed}, {p: old[p] for p in changed if p in old},
+                        flux_findings)
 
 
 def _touches(target: Target, files: set[str]) -> bool:
@@ -74,12 +82,16 @@ def _flux_paths(repo: Path, target: Target) -> list[str] | None:
     return paths if declares else None
 
 
-def _candidate_renders(repo: Path, found, files: set[str], jobs: int | None) -> dict[str, Render]:
+def _candidate_renders(repo: Path, found, files: set[str], jobs: int | None
+                       ) -> tuple[dict[str, Render], list[Finding]]:
     """Head renders of the roots and Flux builds whose sources changed. A
     cluster root is rendered only if one of its own files changed or one of
     its Flux Kustomizations builds a path whose files changed."""
     index = SourceIndex(repo)
     roots = [t for t in found.targets if _touches(t, files)]
+    # What a Flux build may read is decided by .sourceignore files anywhere
+    # and by its GitRepository (a file of the cluster root).
+    ignore_changed = any(f.rpartition("/")[2] == sourceignore.SOURCEIGNORE for f in files)
     flux_roots = []
     for target in found.targets:
         paths = _flux_paths(repo, target)
@@ -91,15 +103,22 @@ def _candidate_renders(repo: Path, found, files: set[str], jobs: int | None) -> 
                 reads |= set(closure(found.kustomizations, path)[0])
             else:
                 reads.add(path + "/")
-        if files & reads or any(f.startswith(p) for f in files for p in reads if p.endswith("/")) or "" in paths:
+        if files & reads or any(f.startswith(p) for f in files for p in reads if p.endswith("/")) or "" in paths \
+                or ignore_changed:
             flux_roots.append(target)
     chosen = list({t.path: t for t in roots + flux_roots}.values())
     rendered = {r.target.path: r for r in render_all(repo, chosen, jobs, index)}
     builds = []
+    flux_findings: list[Finding] = []
     for target in flux_roots:
         render = rendered[target.path]
         if render.ok and any(flux.is_flux_kustomization(o) for o in render.objects):
-            builds += [b for b in flux.expand(repo, render, found.kustomizations)[0] if _touches(b, files)]
+            own_files_changed = ignore_changed or bool(files & set(target.sources))
+            expanded, problems = flux.expand(repo, render, found.kustomizations)
+            builds += [b for b in expanded if own_files_changed or _touches(b, files)]
+            # A build that can no longer be made (its path left out of the
+            # artifact, a dependency cycle) is reported, not dropped.
+            flux_findings += problems
     head = {t.path: rendered[t.path] for t in roots}
     head.update({r.target.path: r for r in render_all(repo, builds, jobs, index)})
-    return head
+    return head, flux_findings

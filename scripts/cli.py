@@ -155,17 +155,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise UsageError("--base goes with --changed")
     if not Path(args.repo).is_dir():
         raise UsageError(f"--repo {args.repo}: not a directory")
-    only, prerendered, base_renders, found = None, {}, {}, None
+    only, prerendered, base_renders, prefindings, found = None, {}, {}, [], None
     if args.changed:
         from scripts.changed import changed_roots
         from scripts.discover import discover
 
         found = discover(Path(args.repo))
-        only, prerendered, base_renders = changed_roots(Path(args.repo), args.base, args.jobs, found)
+        changed = changed_roots(Path(args.repo), args.base, args.jobs, found)
+        only, prerendered, base_renders, prefindings = changed.paths, changed.head, changed.base, changed.findings
     outputs = [path for path in (args.report_json, args.junit, args.sarif) if path]
     check_output_paths(outputs)
     options = Options(
-        only=only, prerendered=prerendered, base_renders=base_renders, discovery=found,
+        only=only, prerendered=prerendered, base_renders=base_renders, prefindings=prefindings, discovery=found,
         repo=Path(args.repo), targets=args.target,
         stages=list(args.stage or STAGES),
         kubernetes_version=args.kubernetes_version, jobs=args.jobs,

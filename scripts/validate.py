@@ -29,6 +29,7 @@ class Options:
     only: list[str] | None = None  # target paths chosen by --changed
     prerendered: dict[str, Render] = field(default_factory=dict)  # renders --changed already made
     base_renders: dict[str, Render] = field(default_factory=dict)  # --changed: the same roots at the base
+    prefindings: list[Finding] = field(default_factory=list)  # --changed: about the Flux objects it expanded
     discovery: Discovery | None = None  # when the caller has discovered the tree already
     progress: bool = False
 
@@ -122,6 +123,7 @@ def run(options: Options) -> Report:
         if options.only is not None:  # --changed rendered its choice (Flux builds included) already
             roots = {t.path for t in targets}
             renders = [options.prerendered[p] for p in sorted(options.only) if p.split("#")[0] in roots]
+            findings += [f for f in options.prefindings if f.target.split("#")[0] in roots]
             for render in renders if on_render else []:
                 on_render(render)
         else:

@@ -88,3 +88,26 @@ def test_sourceignore_patterns_are_scoped_to_their_directory(tmp_path):
     assert excluded("a/b/secret.yaml") and not excluded("secret.yaml")
     assert excluded("a/only-here.yaml") and not excluded("a/b/only-here.yaml")
     assert excluded("x/readme.md") and not excluded("a/b/keep.md")
+
+
+def test_validate_changed_reports_a_build_the_artifact_cannot_make(tree):
+    """--changed must not drop a Flux build that can no longer be made: the
+    build vanishes from the head, so a render diff alone would pass it."""
+    from tests.test_diff import git
+
+    git(tree, "init", "-q", "-b", "main")
+    git(tree, "add", "-A")
+    git(tree, "commit", "-qm", "base")
+    (tree / "overlays" / "staging" / ".sourceignore").write_text("kustomization.yaml\n")
+    code, findings = _findings(tree, "--changed", "--base", "HEAD")
+    assert code == 1
+    assert [(f["target"], f["rule"]) for f in findings] == \
+        [("clusters/staging#ai-inference-staging", "flux-source-ignored")]
+    source = tree / "clusters" / "prod" / "source.yaml"
+    (tree / "overlays" / "staging" / ".sourceignore").unlink()
+    source.write_text(source.read_text().replace("    !/base/\n", ""))
+    code, findings = _findings(tree, "--changed", "--base", "HEAD")
+    assert code == 1
+    assert {(f["target"], f["rule"]) for f in findings} == \
+        {("clusters/prod#ai-inference-gpu", "flux-source-ignored"),
+         ("clusters/prod#ai-inference-prod", "flux-source-ignored")}
