@@ -1,14 +1,16 @@
 """The CRDs' own validation rules (`x-kubernetes-validations`), evaluated
 offline as the API server evaluates them on create.
 
-The runtime is cel-expr-python, the CEL project's own C++ implementation,
-with its strings extension; the Kubernetes CEL library functions the rules
-use (url and its getters, isURL, isQuantity, isSorted) are declared here on
-top. (The list library's indexOf/lastIndexOf are left out: the strings
-extension owns those names.)
-Each distinct rule compiles once per run. Rules that compare with the old
-object (`oldSelf`, transition rules) cannot be judged without a cluster and
-are skipped, as documented in docs/validation.md.
+The runtime is cel-expr-python, the CEL project's own C++ implementation. The
+Kubernetes CEL libraries the rules may use are declared here on top: the
+strings extension (as cel-go's ext.Strings, which Kubernetes enables: its
+substring accepts an end equal to the length, where cel-expr-python 0.1.3's
+own extension refuses it), url and its getters, isURL, isQuantity and the
+list helpers (isSorted, indexOf, lastIndexOf). A rule that uses anything else
+does not compile and is reported as not evaluated, never passed. Each
+distinct rule compiles once per run. Rules that compare with the old object
+(`oldSelf`, transition rules) cannot be judged without a cluster and are
+skipped, as documented in docs/validation.md.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from cel_expr_python import cel
-from cel_expr_python.ext import ext_strings
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
 _QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?\d+)?$")
@@ -72,25 +73,105 @@ def _is_sorted(items: list) -> bool:
     return all(a <= b for a, b in zip(items, items[1:], strict=False))
 
 
-def _overload(name: str, returns: Any, params: list, impl: Any, member: bool = False) -> cel.FunctionDecl:
-    return cel.FunctionDecl(name, [cel.Overload(f"{name}_{'member' if member else 'global'}",
-                                                return_type=returns, parameters=params,
-                                                is_member=member, impl=impl)])
+def _check_range(text: str, start: int, end: int) -> None:
+    if start < 0 or end > len(text) or start > end:
+        raise ValueError(f"index out of range: substring({start}, {end}) of a string of length {len(text)}")
+
+
+def _substring(text: str, start: int, end: int | None = None) -> str:
+    end = len(text) if end is None else end
+    _check_range(text, start, end)
+    return text[start:end]
+
+
+def _char_at(text: str, index: int) -> str:
+    if index < 0 or index > len(text):
+        raise ValueError(f"index out of range: {index}")
+    return text[index:index + 1]
+
+
+def _index_of(haystack: Any, needle: Any, start: int = 0) -> int:
+    if isinstance(haystack, str):
+        if start < 0 or start > len(haystack):
+            raise ValueError(f"index out of range: {start}")
+        return haystack.find(needle, start)
+    return next((i for i, item in enumerate(haystack) if item == needle), -1)
+
+
+def _last_index_of(haystack: Any, needle: Any, end: int | None = None) -> int:
+    if isinstance(haystack, str):
+        end = len(haystack) if end is None else end
+        if end < 0 or end > len(haystack):
+            raise ValueError(f"index out of range: {end}")
+        return haystack.rfind(needle, 0, end + len(needle))
+    return next((i for i in range(len(haystack) - 1, -1, -1) if haystack[i] == needle), -1)
+
+
+def _split(text: str, separator: str, limit: int = -1) -> list[str]:
+    if limit == 0:
+        return []
+    if separator == "":
+        parts = list(text)
+        return parts if limit < 0 or limit >= len(parts) else [*parts[:limit - 1], "".join(parts[limit - 1:])]
+    return text.split(separator, limit - 1 if limit > 0 else -1)
+
+
+def _replace(text: str, old: str, new: str, count: int = -1) -> str:
+    return text.replace(old, new, count if count >= 0 else -1)
+
+
+def _ascii(text: str, upper: bool) -> str:
+    return "".join((c.upper() if upper else c.lower()) if c.isascii() else c for c in text)
+
+
+def _quantity_ok(text: str) -> bool:
+    return bool(_QUANTITY.match(text))
+
+
+def _declare(name: str, *overloads: tuple[Any, list, Any, bool]) -> cel.FunctionDecl:
+    """One function, each overload as (returns, parameters, impl, member)."""
+    return cel.FunctionDecl(name, [
+        cel.Overload(f"{name}_{number}", return_type=returns, parameters=params, is_member=member, impl=impl)
+        for number, (returns, params, impl, member) in enumerate(overloads)])
 
 
 def _kubernetes_functions() -> list[cel.FunctionDecl]:
-    # A URL is carried as its string; url() checks it, the getters parse it.
-    string, dyn_list = cel.Type.STRING, cel.Type.List(cel.Type.DYN)
+    # A URL is carried as its string: url() checks it, the getters parse it.
+    string, integer, boolean, dyn = cel.Type.STRING, cel.Type.INT, cel.Type.BOOL, cel.Type.DYN
+    dyn_list, strings = cel.Type.List(dyn), cel.Type.List(string)
+    # list helpers take lists of one scalar type (runtime dispatch is by type)
+    scalars = (integer, string, cel.Type.DOUBLE, boolean)
     return [
-        _overload("url", string, [string], _url),
-        _overload("isURL", cel.Type.BOOL, [string], _is_url),
-        _overload("getScheme", string, [string], lambda s: _parse_url(s).scheme, member=True),
-        _overload("getHost", string, [string], lambda s: _parse_url(s).netloc.rpartition("@")[2], member=True),
-        _overload("getHostname", string, [string], _hostname, member=True),
-        _overload("getPort", string, [string], _port, member=True),
-        _overload("getEscapedPath", string, [string], lambda s: _parse_url(s).path, member=True),
-        _overload("isQuantity", cel.Type.BOOL, [string], lambda s: bool(_QUANTITY.match(s))),
-        _overload("isSorted", cel.Type.BOOL, [dyn_list], _is_sorted, member=True),
+        # strings (cel-go ext.Strings, as Kubernetes enables it)
+        _declare("substring", (string, [string, integer], _substring, True),
+                 (string, [string, integer, integer], _substring, True)),
+        _declare("charAt", (string, [string, integer], _char_at, True)),
+        _declare("indexOf", (integer, [string, string], _index_of, True),
+                 (integer, [string, string, integer], _index_of, True),
+                 *((integer, [cel.Type.List(t), t], _index_of, True) for t in scalars)),
+        _declare("lastIndexOf", (integer, [string, string], _last_index_of, True),
+                 (integer, [string, string, integer], _last_index_of, True),
+                 *((integer, [cel.Type.List(t), t], _last_index_of, True) for t in scalars)),
+        _declare("lowerAscii", (string, [string], lambda s: _ascii(s, False), True)),
+        _declare("upperAscii", (string, [string], lambda s: _ascii(s, True), True)),
+        _declare("trim", (string, [string], str.strip, True)),
+        _declare("replace", (string, [string, string, string], _replace, True),
+                 (string, [string, string, string, integer], _replace, True)),
+        _declare("split", (strings, [string, string], _split, True),
+                 (strings, [string, string, integer], _split, True)),
+        _declare("join", (string, [strings], "".join, True),
+                 (string, [strings, string], lambda items, sep: sep.join(items), True)),
+        # url
+        _declare("url", (string, [string], _url, False)),
+        _declare("isURL", (boolean, [string], _is_url, False)),
+        _declare("getScheme", (string, [string], lambda s: _parse_url(s).scheme, True)),
+        _declare("getHost", (string, [string], lambda s: _parse_url(s).netloc.rpartition("@")[2], True)),
+        _declare("getHostname", (string, [string], _hostname, True)),
+        _declare("getPort", (string, [string], _port, True)),
+        _declare("getEscapedPath", (string, [string], lambda s: _parse_url(s).path, True)),
+        # quantity and lists
+        _declare("isQuantity", (boolean, [string], _quantity_ok, False)),
+        _declare("isSorted", (boolean, [dyn_list], _is_sorted, True)),
     ]
 
 
@@ -133,9 +214,7 @@ class Environment:
     """One CEL environment and compiled-program cache per run."""
 
     def __init__(self) -> None:
-        self._env = cel.NewEnv(variables={"self": cel.Type.DYN},
-                               extensions=[ext_strings.ExtStrings()],
-                               functions=_kubernetes_functions())
+        self._env = cel.NewEnv(variables={"self": cel.Type.DYN}, functions=_kubernetes_functions())
         self._programs: dict[str, tuple[Any, str]] = {}
 
     def _program(self, text: str) -> tuple[Any, str]:

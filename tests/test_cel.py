@@ -207,3 +207,44 @@ def test_the_schema_stage_covers_every_render(tmp_path):
                make_render([bad], path="overlays/staging")]
     findings = schema.run(REPO, renders, "1.34")
     assert [(f.target, f.rule) for f in findings] == [("overlays/staging", "schema-cel")]
+
+
+@pytest.mark.parametrize("expression, value, expected", [
+    # cel-go's ext.Strings (Kubernetes): the end of substring may equal the length
+    ("self.substring(7, 8)", "unix://x", "x"),
+    ("self.substring(2)", "abc", "c"),
+    ("self.charAt(3)", "abc", ""),
+    ("self.indexOf('c')", "abcabc", 2),
+    ("self.indexOf('c', 3)", "abcabc", 5),
+    ("self.lastIndexOf('bc')", "abcabc", 4),
+    ("self.lowerAscii() + self.upperAscii()", "Ab", "abAB"),
+    ("self.trim()", "  x ", "x"),
+    ("self.replace('a', 'b', 1)", "aaa", "baa"),
+    ("self.split(',')", "a,b,c", ["a", "b", "c"]),
+    ("self.split(',', 2)", "a,b,c", ["a", "b,c"]),
+    ("self.split(',').join('-')", "a,b", "a-b"),
+    # Kubernetes' list and quantity libraries
+    ("self.isSorted()", [1, 2, 2], True),
+    ("self.isSorted()", ["b", "a"], False),
+    ("self.indexOf(2)", [1, 2, 2], 1),
+    ("self.lastIndexOf('a')", ["a", "b", "a"], 2),
+    ("isQuantity(self)", "500Mi", True),
+    ("isQuantity(self)", "five", False),
+    ("url(self).getHostname() + ':' + url(self).getPort()", "https://u@[::1]:8443/p", "::1:8443"),
+    ("url(self).getEscapedPath()", "https://h/a/b", "/a/b"),
+])
+def test_kubernetes_library_functions(expression, value, expected):
+    program = celrules.Environment()._program(expression)[0]
+    assert program is not None
+    assert program.eval(data={"self": value}).plain_value() == expected
+
+
+@pytest.mark.parametrize("expression, value", [
+    ("self.substring(3)", "ab"), ("self.substring(2, 1)", "abc"), ("self.charAt(4)", "abc"),
+    ("url(self).getScheme() == ''", "not a url"),
+])
+def test_kubernetes_library_errors_are_errors(expression, value):
+    from cel_expr_python import cel
+
+    result = celrules.Environment()._program(expression)[0].eval(data={"self": value})
+    assert result.type() == cel.Type.ERROR
