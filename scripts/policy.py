@@ -193,7 +193,7 @@ def run_suite(context: PolicyContext, suite: Path = SUITE) -> list[Finding]:
     # Plugins that cost per test and give nothing here (capture, logging,
     # warnings, terminal output) are off: the suite runs thousands of items.
     args = [str(suite), "-o", "addopts=", "-s", "--rootdir", str(suite.parent.parent),
-            *(arg for plugin in ("cacheprovider", "cloudcoil", "xdist", "logging", "warnings", "faulthandler",
+            *(arg for plugin in ("cacheprovider", "xdist", "logging", "warnings", "faulthandler",
                                  "terminal", "junitxml", "pastebin", "doctest")
               for arg in ("-p", f"no:{plugin}"))]
     output = io.StringIO()
