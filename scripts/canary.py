@@ -35,6 +35,14 @@ from scripts.model import Finding
 
 WEIGHTS_FILE = "canary-weights.yaml"
 WEIGHT_PATHS = {"v1": "/spec/http/0/route/0/weight", "v2": "/spec/http/0/route/1/weight"}
+MIRROR_PATH = "/spec/http/0/mirror"
+MIRROR_PERCENT_PATH = "/spec/http/0/mirrorPercentage"
+# The header route is inserted in front of the weighted route, so its op
+# comes last in the patch: the ops above it still address the weighted one.
+HEADER_ROUTE_PATH = "/spec/http/0"
+HEADER_ROUTE_NAME = "canary-by-header"
+SERVICE_HOST = "ai-inference-service"
+HEADER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 IMAGE_NAMES = {"v1": "ai-inference-service-v1", "v2": "ai-inference-service-v2"}
 MODELS_CONFIGMAP = "ai-inference-service-models"
 
@@ -203,7 +211,83 @@ class Overlay:
                              self.weights.display)
         return value
 
+    def _ops(self) -> list:
+        if self.weights is None:
+            raise InputError("no canary weights (the overlay does not use the istio component)",
+                             f"overlays/{self.env}/{WEIGHTS_FILE}")
+        return self.weights.data
+
+    def _find(self, path: str, op: str = "add") -> int | None:
+        return next((i for i, item in enumerate(self._ops())
+                     if isinstance(item, dict) and item.get("path") == path and item.get("op") == op), None)
+
+    def shadow_percent(self) -> float:
+        """The share of v1's traffic mirrored to v2 (0: no shadow)."""
+        if self.weights is None:
+            return 0
+        index = self._find(MIRROR_PERCENT_PATH)
+        if index is None:
+            return 0
+        value = (self._ops()[index].get("value") or {}).get("value") if isinstance(
+            self._ops()[index].get("value"), dict) else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(f"the value at {MIRROR_PERCENT_PATH} must be {{value: PERCENT}}", self.weights.display)
+        return value
+
+    def header_route(self) -> tuple[str, str] | None:
+        """(header, value) of the route that sends matching requests to v2."""
+        index = self._find(HEADER_ROUTE_PATH) if self.weights is not None else None
+        if index is None:
+            return None
+        route = self._ops()[index].get("value") or {}
+        try:
+            (name, match), = route["match"][0]["headers"].items()
+            return str(name), str(match["exact"])
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            raise InputError(f"the route added at {HEADER_ROUTE_PATH} is not one `canary route` wrote",
+                             self._weights_display()) from None
+
+    def _weights_display(self) -> str:
+        return self.weights.display if self.weights else f"overlays/{self.env}/{WEIGHTS_FILE}"
+
     # -- editing
+    def _before_header_route(self) -> int:
+        index = self._find(HEADER_ROUTE_PATH)
+        return len(self._ops()) if index is None else index
+
+    def set_shadow(self, percent: float) -> None:
+        ops = self._ops()
+        for path in (MIRROR_PERCENT_PATH, MIRROR_PATH):
+            index = self._find(path)
+            if index is not None:
+                del ops[index]
+        if percent <= 0:
+            return
+        at = self._before_header_route()
+        ops.insert(at, {"op": "add", "path": MIRROR_PATH,
+                        "value": {"host": SERVICE_HOST, "subset": "v2", "port": {"number": 80}}})
+        ops.insert(at + 1, {"op": "add", "path": MIRROR_PERCENT_PATH,
+                            "value": {"value": int(percent) if float(percent).is_integer() else percent}})
+        ops.yaml_set_comment_before_after_key(
+            at, before="Shadow: a copy of v1's requests goes to v2 too; its responses are discarded.",
+            indent=0)
+
+    def set_header_route(self, header: tuple[str, str] | None) -> None:
+        ops = self._ops()
+        index = self._find(HEADER_ROUTE_PATH)
+        if index is not None:
+            del ops[index]
+        if header is None:
+            return
+        name, value = header
+        ops.append({"op": "add", "path": HEADER_ROUTE_PATH, "value": {
+            "name": HEADER_ROUTE_NAME,
+            "match": [{"headers": {name: {"exact": value}}}],
+            "route": [{"destination": {"host": SERVICE_HOST, "subset": "v2", "port": {"number": 80}}}]}})
+        ops.yaml_set_comment_before_after_key(
+            len(ops) - 1, before=f"Requests with {name}: {value} go to v2 (testers), ahead of the weighted split.",
+            indent=0)
+
     def set_weights(self, v2: int) -> None:
         self._weight_op("v1")["value"] = 100 - v2
         self._weight_op("v2")["value"] = v2
@@ -238,13 +322,35 @@ def check_weight(value: str) -> int:
     return weight
 
 
+def check_percent(value: str) -> float:
+    try:
+        percent = float(value)
+    except ValueError:
+        raise UsageError(f"--percent {value}: expected a number from 0 to 100") from None
+    if not 0 <= percent <= 100 or percent != percent:
+        raise UsageError(f"--percent {value}: must be between 0 and 100")
+    return percent
+
+
+def check_header(value: str) -> tuple[str, str]:
+    name, sep, header_value = value.partition("=")
+    name = name.strip().lower()
+    if not sep or not HEADER_NAME.match(name) or not header_value or any(c in header_value for c in "\r\n"):
+        raise UsageError(f"--header {value!r}: expected NAME=VALUE, a header name (letters, digits, dashes) "
+                         "and a value")
+    return name, header_value
+
+
 def status(repo: Path) -> list[dict[str, Any]]:
     rows = []
     for env in environments(repo):
         overlay = Overlay(repo, env)
+        header = overlay.header_route()
         rows.append({"env": overlay.env, "v1_image": overlay.image_ref("v1"), "v2_image": overlay.image_ref("v2"),
                      "v1_model": overlay.model("v1"), "v2_model": overlay.model("v2"),
-                     "v1_weight": overlay.weight("v1"), "v2_weight": overlay.weight("v2")})
+                     "v1_weight": overlay.weight("v1"), "v2_weight": overlay.weight("v2"),
+                     "shadow_percent": overlay.shadow_percent(),
+                     "header_route": f"{header[0]}={header[1]}" if header else None})
     return rows
 
 

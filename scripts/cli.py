@@ -34,6 +34,8 @@ def _jobs(value: str) -> int:
 
 
 def build_parser() -> Parser:
+    from scripts.prometheus import TOKEN_ENV as PROMETHEUS_TOKEN_ENV
+
 
     parser = Parser(prog="python -m scripts", description="Validation and pull-request tooling for "
                     "the ai-inference-service GitOps repository.",
@@ -81,17 +83,49 @@ def build_parser() -> Parser:
     diff.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     diff.add_argument("--repo", default=".", metavar="DIR")
 
-    canary = commands.add_parser("canary", help="set or show the v1/v2 traffic split per environment",
-                                 description="Edit or show canary weights; edits keep comments and are "
-                                             "refused, leaving every file as it was, if the overlay would no "
-                                             "longer validate.")
+    canary = commands.add_parser(
+        "canary", help="judge, step, set or show the v1/v2 traffic split per environment",
+        description="Judge the canary (v2) against Prometheus, step its weight on that evidence, mirror or "
+                    "route traffic to it, or set and show weights. Edits keep comments and are refused, "
+                    "leaving every file as it was, if the overlay would no longer validate.")
     canary_commands = canary.add_subparsers(dest="canary_command", metavar="ACTION", parser_class=Parser)
     canary_set = canary_commands.add_parser("set", help="give v2 WEIGHT percent of traffic (v1 the rest)")
     canary_set.add_argument("--env", required=True, help="overlay name, e.g. prod")
     canary_set.add_argument("--weight", required=True, help="v2's share, 0..100")
     canary_set.add_argument("--repo", default=".", metavar="DIR")
-    canary_status = canary_commands.add_parser("status", help="images, model versions and weights per environment")
+    canary_status = canary_commands.add_parser(
+        "status", help="images, model versions, weights, shadow and header routes per environment")
     canary_status.add_argument("--repo", default=".", metavar="DIR")
+    token_note = (f"An optional bearer token is read from ${PROMETHEUS_TOKEN_ENV} (never printed); TLS is "
+                  "verified (REQUESTS_CA_BUNDLE trusts a private CA).")
+    for name, help_text, description in (
+            ("analyze", "judge v2 against v1 and config/canary.yaml from Prometheus' Istio metrics",
+             "Exit 0 healthy (advance), 1 unhealthy (roll back), 3 inconclusive (not enough traffic or data), "
+             "2 usage error or Prometheus unreachable or answering an error. " ),
+            ("step", "analyze, then move v2's weight: next step if healthy (promote after 100), 0 if "
+                     "unhealthy, unchanged if inconclusive; prints a pull-request title and body",
+             "Exit codes as analyze's verdict (0, 1, 3; 2 for errors); an edit refused by validation is 1 "
+             "with `edit refused` on stderr and no file changed. ")):
+        sub = canary_commands.add_parser(name, help=help_text, description=description + token_note)
+        sub.add_argument("--env", required=True, help="overlay name, e.g. prod")
+        sub.add_argument("--prometheus", required=True, metavar="URL", help="Prometheus base URL")
+        sub.add_argument("--window", metavar="DURATION",
+                         help="how far back to look, e.g. 10m (default: the environment's window in "
+                              "config/canary.yaml)")
+        sub.add_argument("--report-json", metavar="FILE", help="write the checks and the verdict as JSON")
+        sub.add_argument("--repo", default=".", metavar="DIR")
+    shadow = canary_commands.add_parser(
+        "shadow", help="mirror PERCENT of v1's traffic to v2 (responses discarded); 0 turns it off")
+    shadow.add_argument("--env", required=True, help="overlay name, e.g. prod")
+    shadow.add_argument("--percent", required=True, help="0..100")
+    shadow.add_argument("--repo", default=".", metavar="DIR")
+    route = canary_commands.add_parser(
+        "route", help="send requests carrying a header to v2, ahead of the weighted split")
+    route.add_argument("--env", required=True, help="overlay name, e.g. prod")
+    group = route.add_mutually_exclusive_group(required=True)
+    group.add_argument("--header", metavar="NAME=VALUE", help="e.g. x-canary=always")
+    group.add_argument("--clear", action="store_true", help="remove the header route")
+    route.add_argument("--repo", default=".", metavar="DIR")
 
     promote = commands.add_parser(
         "promote", help="make v2 the stable version, or copy image tags between environments",
@@ -274,12 +308,14 @@ def cmd_canary(args: argparse.Namespace) -> int:
         from rich.table import Table
 
         table = Table(box=None, pad_edge=False)
-        for column in ("env", "v1 image", "v1 model", "v2 image", "v2 model", "weights v1/v2"):
+        for column in ("env", "v1 image", "v1 model", "v2 image", "v2 model", "weights v1/v2", "shadow",
+                       "header route"):
             table.add_column(column)
         for row in canary.status(repo):
             weights = "-" if row["v1_weight"] is None else f"{row['v1_weight']}/{row['v2_weight']}"
+            shadow = f"{row['shadow_percent']:g}%" if row["shadow_percent"] else "-"
             table.add_row(row["env"], row["v1_image"], str(row["v1_model"]), row["v2_image"], str(row["v2_model"]),
-                          weights)
+                          weights, shadow, row["header_route"] or "-")
         console = Console(highlight=False)
         if not console.is_terminal:
             console = Console(highlight=False, width=240)
@@ -292,7 +328,27 @@ def cmd_canary(args: argparse.Namespace) -> int:
             overlay = canary.Overlay(repo, args.env)
             overlay.set_weights(weight)
             return _apply(repo, [overlay], f"{args.env}: v1 {100 - weight}%, v2 {weight}%")
-    raise UsageError("canary: choose an action: set or status")
+    if args.canary_command == "shadow":
+        percent = canary.check_percent(args.percent)
+        canary.check_env(repo, args.env)
+        with canary.edit_lock(repo):
+            overlay = canary.Overlay(repo, args.env)
+            overlay.set_shadow(percent)
+            return _apply(repo, [overlay], f"{args.env}: " + (f"{percent:g}% of v1's traffic mirrored to v2"
+                                                              if percent else "no traffic mirrored to v2"))
+    if args.canary_command == "route":
+        header = None if args.clear else canary.check_header(args.header)
+        canary.check_env(repo, args.env)
+        with canary.edit_lock(repo):
+            overlay = canary.Overlay(repo, args.env)
+            overlay.set_header_route(header)
+            return _apply(repo, [overlay], f"{args.env}: " + (f"requests with {header[0]}: {header[1]} go to v2"
+                                                              if header else "no header route to v2"))
+    if args.canary_command in ("analyze", "step"):
+        from scripts.canarystep import run_analyze
+
+        return run_analyze(repo, args, step=args.canary_command == "step", apply=_apply)
+    raise UsageError("canary: choose an action: analyze, step, set, shadow, route or status")
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
@@ -327,7 +383,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     raise UsageError("promote: use --env ENV, or --from ENV --to ENV")
 
 
-def _apply(repo: Path, overlays: list, done: str) -> int:
+def _apply(repo: Path, overlays: list, done: str | None) -> int:
     from scripts import canary, report
     from scripts.policy_support import PolicyConfig
 
@@ -338,7 +394,8 @@ def _apply(repo: Path, overlays: list, done: str) -> int:
         for finding in errors:
             print(report._line(finding), file=sys.stderr)
         return EXIT_FINDINGS
-    print(done)
+    if done:
+        print(done)
     return EXIT_OK
 
 
