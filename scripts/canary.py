@@ -43,6 +43,8 @@ HEADER_ROUTE_PATH = "/spec/http/0"
 HEADER_ROUTE_NAME = "canary-by-header"
 SERVICE_HOST = "ai-inference-service"
 HEADER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+SHADOW_COMMENT = "Shadow:"  # starts the comment `canary shadow` writes, so it can remove it again
+HEADER_COMMENT = "Requests with"
 IMAGE_NAMES = {"v1": "ai-inference-service-v1", "v2": "ai-inference-service-v2"}
 MODELS_CONFIGMAP = "ai-inference-service-models"
 
@@ -255,12 +257,25 @@ class Overlay:
         index = self._find(HEADER_ROUTE_PATH)
         return len(self._ops()) if index is None else index
 
+    def _remove(self, index: int, marker: str) -> None:
+        """Delete an op this tool wrote, and the comment it wrote with it
+        (which ruamel, on reading, hangs on the end of the op before)."""
+        ops = self._ops()
+        ops.ca.items.pop(index, None)
+        del ops[index]
+        for holder in (ops, ops[index - 1] if index > 0 else None):
+            for tokens in list(getattr(getattr(holder, "ca", None), "items", {}).values()):
+                for token in (t for group in tokens if group for t in (group if isinstance(group, list) else [group])):
+                    if hasattr(token, "value") and marker in token.value:
+                        token.value = "".join(line for line in token.value.splitlines(keepends=True)
+                                              if marker not in line) or "\n"
+
     def set_shadow(self, percent: float) -> None:
         ops = self._ops()
-        for path in (MIRROR_PERCENT_PATH, MIRROR_PATH):
+        for path in (MIRROR_PATH, MIRROR_PERCENT_PATH):
             index = self._find(path)
             if index is not None:
-                del ops[index]
+                self._remove(index, SHADOW_COMMENT)
         if percent <= 0:
             return
         at = self._before_header_route()
@@ -269,14 +284,14 @@ class Overlay:
         ops.insert(at + 1, {"op": "add", "path": MIRROR_PERCENT_PATH,
                             "value": {"value": int(percent) if float(percent).is_integer() else percent}})
         ops.yaml_set_comment_before_after_key(
-            at, before="Shadow: a copy of v1's requests goes to v2 too; its responses are discarded.",
+            at, before=f"{SHADOW_COMMENT} a copy of v1's requests goes to v2 too; its responses are discarded.",
             indent=0)
 
     def set_header_route(self, header: tuple[str, str] | None) -> None:
         ops = self._ops()
         index = self._find(HEADER_ROUTE_PATH)
         if index is not None:
-            del ops[index]
+            self._remove(index, HEADER_COMMENT)
         if header is None:
             return
         name, value = header
@@ -285,8 +300,8 @@ class Overlay:
             "match": [{"headers": {name: {"exact": value}}}],
             "route": [{"destination": {"host": SERVICE_HOST, "subset": "v2", "port": {"number": 80}}}]}})
         ops.yaml_set_comment_before_after_key(
-            len(ops) - 1, before=f"Requests with {name}: {value} go to v2 (testers), ahead of the weighted split.",
-            indent=0)
+            len(ops) - 1, before=f"{HEADER_COMMENT} {name}: {value} go to v2 (testers), ahead of the weighted "
+                                 "split.", indent=0)
 
     def set_weights(self, v2: int) -> None:
         self._weight_op("v1")["value"] = 100 - v2

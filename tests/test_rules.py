@@ -143,6 +143,8 @@ CASES = {
     "virtualservice_destinations_exist": ("overlays/prod", lambda r: _route(r)[0]["destination"].update(
         host="ai-inference-svc"), "not a Service or ServiceEntry"),
     "virtualservice_weights_sum_to_100": ("overlays/prod", lambda r: _route(r)[1].update(weight=20), "add up to 110"),
+    "virtualservice_mirrors": ("overlays/prod", lambda r: find(r, "VirtualService").doc["spec"]["http"][0].update(
+        mirror={"host": "ai-inference-service", "subset": "v3"}), "no DestinationRule defines"),
     "servicemonitor_selects_service": ("overlays/prod", lambda r: find(r, "ServiceMonitor").doc["spec"]["endpoints"][
         0].update(port="metrics"), "not a port of the selected Service"),
     "flux_paths_exist": ("clusters/prod", lambda r: find(r, "Kustomization", "ai-inference-gpu").doc["spec"].update(
@@ -232,6 +234,12 @@ CASES.update({
 # Rules that used to assert less than they said: each case is a break the
 # old rule let through.
 MORE_CASES = [
+    ("virtualservice_mirrors", "overlays/prod", lambda r: find(r, "VirtualService").doc["spec"]["http"][0].update(
+        mirror={"host": "ai-inference-service", "subset": "v2"}, mirrorPercentage={"value": 150}),
+     "mirrors 150 % of its traffic"),
+    ("virtualservice_mirrors", "overlays/prod", lambda r: find(r, "VirtualService").doc["spec"]["http"][0].update(
+        mirrors=[{"destination": {"host": "shadow.example.com"}, "percentage": {"value": 5}}]),
+     "not a Service or ServiceEntry"),
     ("strict_mtls", "overlays/prod", lambda r: find(r, "PeerAuthentication").doc["spec"]["portLevelMtls"].update(
         {"8080": {"mode": "PERMISSIVE"}}), "port 8080 is PERMISSIVE"),
     ("authorization_policy_no_allow_all", "overlays/prod", lambda r: find(r, "AuthorizationPolicy").doc["spec"][

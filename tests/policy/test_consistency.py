@@ -154,6 +154,34 @@ def check_virtualservice_destinations_exist(render: Render) -> list[Violation]:
     return out
 
 
+def check_virtualservice_mirrors(render: Render) -> list[Violation]:
+    """Shadow traffic (`canary shadow`): the mirror target is a Service (or
+    ServiceEntry) with the subset a DestinationRule defines, and the share
+    mirrored is 0..100 % (Istio's `mirror`/`mirrorPercentage`, and `mirrors`)."""
+    out = []
+    for vs in (o for o in render.objects if o.kind == "VirtualService"):
+        known = _service_hosts(render, vs.namespace) | _service_entry_hosts(render)
+        subsets = {(r.doc.get("spec") or {}).get("host"):
+                   {s.get("name") for s in (r.doc.get("spec") or {}).get("subsets") or []}
+                   for r in render.objects if r.kind == "DestinationRule"}
+        for label, route in _routes(vs):
+            mirrors = [(route["mirror"], route.get("mirrorPercentage"))] if route.get("mirror") else []
+            mirrors += [(m.get("destination") or {}, m.get("percentage")) for m in route.get("mirrors") or []]
+            for destination, percentage in mirrors:
+                host, subset = destination.get("host"), destination.get("subset")
+                if host not in known:
+                    out.append(Violation(vs, f"{label} mirrors to {host!r}, which is not a Service or ServiceEntry "
+                                             "in this render", "mirror to the Service of the canary"))
+                elif subset and subset not in subsets.get(host, set()):
+                    out.append(Violation(vs, f"{label} mirrors to subset {subset!r} of {host}, which no "
+                                             "DestinationRule defines", "add the subset to the DestinationRule"))
+                value = (percentage or {}).get("value", 100) if isinstance(percentage, dict) else percentage
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+                    out.append(Violation(vs, f"{label} mirrors {value!r} % of its traffic",
+                                         "use a percentage from 0 to 100 (`python -m scripts canary shadow`)"))
+    return out
+
+
 def check_virtualservice_weights_sum_to_100(render: Render) -> list[Violation]:
     out = []
     for vs in (o for o in render.objects if o.kind == "VirtualService"):
@@ -223,6 +251,10 @@ def test_destinationrule_subsets_match(render):
 
 def test_virtualservice_destinations_exist(render):
     assert_no_violations(check_virtualservice_destinations_exist(render))
+
+
+def test_virtualservice_mirrors(render):
+    assert_no_violations(check_virtualservice_mirrors(render))
 
 
 def test_virtualservice_weights_sum_to_100(render):
