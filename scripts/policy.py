@@ -192,13 +192,23 @@ def run_suite(context: PolicyContext, suite: Path = SUITE) -> list[Finding]:
     provider = RenderProvider(PolicyContext(context.repo, renders, context.kubernetes_version, context.config))
     # Plugins that cost per test and give nothing here (capture, logging,
     # warnings, terminal output) are off: the suite runs thousands of items.
+    # Third-party plugins are not loaded at all: whatever else is installed
+    # in the environment has no say in the verdict.
     args = [str(suite), "-o", "addopts=", "-s", "--rootdir", str(suite.parent.parent),
-            *(arg for plugin in ("cacheprovider", "xdist", "logging", "warnings", "faulthandler",
+            *(arg for plugin in ("cacheprovider", "logging", "warnings", "faulthandler",
                                  "terminal", "junitxml", "pastebin", "doctest")
               for arg in ("-p", f"no:{plugin}"))]
     output = io.StringIO()
-    with contextlib.redirect_stdout(output):
-        code = pytest.main(args, plugins=[provider])
+    autoload = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        with contextlib.redirect_stdout(output):
+            code = pytest.main(args, plugins=[provider])
+    finally:
+        if autoload is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = autoload
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or provider.tests_run == 0:
         tail = [ln for ln in output.getvalue().splitlines() if ln.strip()]
         provider.findings.append(Finding(
