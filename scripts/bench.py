@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.errors import UsageError
+from scripts.core.errors import UsageError
 
 SERVICE_DIRS = ("base", "istio", "monitoring", "overlays", "clusters")
 SHARED = ("config", "schemas", ".yamllint.yaml")
@@ -74,8 +74,8 @@ def render_floor(repo: Path, renders: list, jobs: int) -> float:
     `jobs` at a time: the same command on the same input. A Flux build's
     input (a mirror of the tree with the controller's edits) is prepared
     before the clock starts."""
-    from scripts import flux
-    from scripts.render import Limits, kubectl_binary, kustomize_env
+    from scripts.loading import flux
+    from scripts.loading.render import Limits, kubectl_binary, kustomize_env
 
     kubectl = kubectl_binary()
     env = kustomize_env(Limits.load(repo))  # the same way validate runs it
@@ -101,7 +101,7 @@ def render_floor(repo: Path, renders: list, jobs: int) -> float:
 def measure_changed(out: Path, jobs: int | None) -> tuple[float, float, list[str]]:
     """Seconds for `validate --changed` after editing one overlay (canary
     weights of svc-001's prod), and for validating that overlay alone."""
-    from scripts.changed import changed_roots
+    from scripts.pullrequest.changed import changed_roots
     from scripts.validate import Options
     from scripts.validate import run as validate
 
@@ -117,7 +117,7 @@ def measure_changed(out: Path, jobs: int | None) -> tuple[float, float, list[str
     validate(Options(repo=out, targets=[str(overlay)], jobs=jobs))
     single = time.perf_counter() - started
 
-    from scripts.discover import discover
+    from scripts.loading.discover import discover
 
     started = time.perf_counter()
     found = discover(out)
@@ -132,7 +132,7 @@ def security_floor(repo: Path, renders: list, jobs: int) -> float:
     """Seconds for checkov alone on every render, the cheapest correct way
     its interfaces allow: its kubernetes Runner in `jobs` worker processes
     (checkov's import paid once per worker), each render its own scan."""
-    from scripts import security
+    from scripts.stages import security
 
     started = time.perf_counter()
     security.run(repo, renders, jobs)
@@ -159,7 +159,7 @@ def measure_floor(repo: Path, renders: list, jobs: int) -> Floor:
 
 def run(services: int, out: Path, report_json: str | None, jobs: int | None = None,
         with_changed: bool = True) -> dict:
-    from scripts import report
+    from scripts.reports import report
     from scripts.validate import Options
     from scripts.validate import run as validate
 
@@ -183,7 +183,7 @@ def run(services: int, out: Path, report_json: str | None, jobs: int | None = No
     summary["floor_seconds"] = round(floor.seconds, 3)
     summary["ratio"] = round(ratio, 3)
     # Validation alone (objects already parsed, validators compiled afresh).
-    from scripts import schema
+    from scripts.stages import schema
 
     started = time.perf_counter()
     schema.run(out, result.renders, result.kubernetes_version)

@@ -9,8 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
-from scripts.errors import InputError, Interrupted, UsageError
-from scripts.model import STAGES
+from scripts.core.errors import InputError, Interrupted, UsageError
+from scripts.core.model import STAGES
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug of ours, never a verdict on the tree
@@ -34,7 +34,7 @@ def _jobs(value: str) -> int:
 
 
 def build_parser() -> Parser:
-    from scripts.prometheus import TOKEN_ENV as PROMETHEUS_TOKEN_ENV
+    from scripts.pullrequest.prometheus import TOKEN_ENV as PROMETHEUS_TOKEN_ENV
 
 
     parser = Parser(prog="python -m scripts", description="Validation and pull-request tooling for "
@@ -182,7 +182,7 @@ def build_parser() -> Parser:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from scripts import report
+    from scripts.reports import report
     from scripts.validate import Options, parse_shard, run
 
     if args.base and not args.changed:
@@ -191,8 +191,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise UsageError(f"--repo {args.repo}: not a directory")
     only, prerendered, base_renders, prefindings, found = None, {}, {}, [], None
     if args.changed:
-        from scripts.changed import changed_roots
-        from scripts.discover import discover
+        from scripts.loading.discover import discover
+        from scripts.pullrequest.changed import changed_roots
 
         found = discover(Path(args.repo))
         changed = changed_roots(Path(args.repo), args.base, args.jobs, found)
@@ -240,7 +240,7 @@ def check_output_paths(paths: list[str]) -> None:
 
 
 def cmd_schemas(args: argparse.Namespace) -> int:
-    from scripts import crdschemas
+    from scripts.stages import crdschemas
 
     if args.schemas_command == "generate":
         written = crdschemas.write_generated(Path(args.sources), Path(args.crds), Path(args.out))
@@ -257,7 +257,7 @@ def cmd_schemas(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import json
 
-    from scripts import report
+    from scripts.reports import report
 
     check_output_paths([p for p in (args.out, args.markdown_summary) if p])
     merged = report.merge([report.load_json_report(path) for path in args.reports])
@@ -274,7 +274,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     import json
 
-    from scripts import diff, gitrefs
+    from scripts.loading import gitrefs
+    from scripts.pullrequest import diff
 
     repo = Path(args.repo).resolve()
     top = gitrefs.toplevel(repo)
@@ -300,7 +301,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_canary(args: argparse.Namespace) -> int:
-    from scripts import canary
+    from scripts.pullrequest import canary
 
     repo = Path(args.repo).resolve()
     if args.canary_command == "status":
@@ -345,14 +346,14 @@ def cmd_canary(args: argparse.Namespace) -> int:
             return _apply(repo, [overlay], f"{args.env}: " + (f"requests with {header[0]}: {header[1]} go to v2"
                                                               if header else "no header route to v2"))
     if args.canary_command in ("analyze", "step"):
-        from scripts.canarystep import run_analyze
+        from scripts.pullrequest.canarystep import run_analyze
 
         return run_analyze(repo, args, step=args.canary_command == "step", apply=_apply)
     raise UsageError("canary: choose an action: analyze, step, set, shadow, route or status")
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from scripts import canary
+    from scripts.pullrequest import canary
 
     repo = Path(args.repo).resolve()
     if args.env and not (args.source or args.destination):
@@ -384,8 +385,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def _apply(repo: Path, overlays: list, done: str | None) -> int:
-    from scripts import canary, report
-    from scripts.policy_support import PolicyConfig
+    from scripts.pullrequest import canary
+    from scripts.reports import report
+    from scripts.stages.policy_support import PolicyConfig
 
     errors = canary.apply(repo, overlays, PolicyConfig.load(repo).kubernetes_version)
     if errors:
@@ -400,7 +402,7 @@ def _apply(repo: Path, overlays: list, done: str | None) -> int:
 
 
 def cmd_pr_comment(args: argparse.Namespace) -> int:
-    from scripts import github
+    from scripts.pullrequest import github
 
     try:
         body = Path(args.body_file).read_text(encoding="utf-8")

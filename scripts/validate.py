@@ -9,13 +9,13 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scripts import immutable, lint, policy, schema, security
-from scripts.discover import Discovery, discover, select
-from scripts.errors import UsageError
-from scripts.model import STAGES, Finding, Render, Report, SourceRef, Target
-from scripts.policy_support import PolicyConfig
-from scripts.processes import stop_pool
-from scripts.render import render_with_flux
+from scripts.core.errors import UsageError
+from scripts.core.model import STAGES, Finding, Render, Report, Target
+from scripts.core.processes import stop_pool
+from scripts.loading.discover import Discovery, discover, select
+from scripts.loading.render import render_findings, render_with_flux
+from scripts.stages import immutable, lint, policy, schema, security
+from scripts.stages.policy_support import PolicyConfig
 
 
 @dataclass
@@ -66,17 +66,6 @@ class Progress:
         if self.enabled:
             sys.stderr.write("\r\033[K")
             sys.stderr.flush()
-
-
-def render_findings(renders: list[Render]) -> list[Finding]:
-    findings = []
-    for render in renders:
-        if render.ok:
-            continue
-        source = render.error_source or SourceRef(render.target.directory)
-        findings.append(Finding(stage="render", target=render.target.path, rule="render-failed", severity="error",
-                                message=render.error or "render failed", file=source.file, line=source.line))
-    return findings
 
 
 def run(options: Options) -> Report:

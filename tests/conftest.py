@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from scripts.bench import copy_entries
-from scripts.discover import discover
-from scripts.model import Render, Resource, Target
-from scripts.render import render_with_flux
+from scripts.core.model import Render, Resource, Target
+from scripts.loading.discover import discover
+from scripts.loading.render import render_with_flux
 
 REPO = Path(__file__).resolve().parent.parent
 # What a copy of the tree needs to validate like the real one.

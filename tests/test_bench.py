@@ -11,8 +11,8 @@ import sys
 import pytest
 
 from scripts import bench
-from scripts.discover import discover
-from scripts.errors import UsageError
+from scripts.core.errors import UsageError
+from scripts.loading.discover import discover
 from tests.conftest import REPO
 
 

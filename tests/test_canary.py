@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts import github
-from scripts.diff import MARKER
+from scripts.pullrequest import github
+from scripts.pullrequest.diff import MARKER
 from tests.conftest import REPO
 
 

@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 import requests
 
-from scripts import analysis, canary, canaryconfig, prometheus
-from scripts.analysis import SlotStats
-from scripts.errors import InputError, UsageError
+from scripts.core.errors import InputError, UsageError
+from scripts.pullrequest import analysis, canary, canaryconfig, prometheus
+from scripts.pullrequest.analysis import SlotStats
 from tests.conftest import REPO
 
 LIMITS = canaryconfig.load(REPO, canary.environments(REPO))["prod"]

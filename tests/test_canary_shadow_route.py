@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.discover import discover
-from scripts.render import render_with_flux
+from scripts.loading.discover import discover
+from scripts.loading.render import render_with_flux
 from tests.conftest import find
 from tests.test_canary_analyze import canary
 

@@ -7,7 +7,7 @@ import re
 
 import yaml
 
-from scripts import canary
+from scripts.pullrequest import canary
 from tests.conftest import REPO
 
 WORKFLOW = REPO / ".github" / "workflows" / "canary.yml"

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from scripts import celrules, schema
-from scripts.schema import SchemaStore, SkipList, validate_object
+from scripts.stages import celrules, schema
+from scripts.stages.schema import SchemaStore, SkipList, validate_object
 from tests.conftest import REPO, find, make_render
 
 

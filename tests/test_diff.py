@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import diff
+from scripts.pullrequest import diff
 from tests.conftest import REPO
 
 DEPLOY = """apiVersion: apps/v1

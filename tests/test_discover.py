@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.discover import discover, select
-from scripts.errors import UsageError
+from scripts.core.errors import UsageError
+from scripts.loading.discover import discover, select
 
 
 def write(root: Path, files: dict[str, str]) -> Path:

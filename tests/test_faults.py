@@ -104,8 +104,8 @@ def test_flux_path_of_a_dot_directory_keeps_its_name(tree):
     (tree / ".deploy/cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
     replace(tree / FLUX_PROD, "  path: ./overlays/prod\n", "  path: ./.deploy\n")
     replace(tree / "clusters/prod/source.yaml", "    !/overlays/\n", "    !/overlays/\n    !/.deploy/\n")
-    from scripts.discover import discover
-    from scripts.render import render_with_flux
+    from scripts.loading.discover import discover
+    from scripts.loading.render import render_with_flux
 
     found = discover(tree)
     renders, _ = render_with_flux(tree, [t for t in found.targets if t.path == "clusters/prod"],

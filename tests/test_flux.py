@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scripts import flux
-from scripts.discover import discover
-from scripts.errors import InputError
-from scripts.render import render_with_flux
+from scripts.core.errors import InputError
+from scripts.loading import flux
+from scripts.loading.discover import discover
+from scripts.loading.render import render_with_flux
 
 APP = {
     "app/kustomization.yaml": """

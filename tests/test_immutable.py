@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from scripts import immutable
-from scripts.model import FluxSource, Render, Resource, Target
+from scripts.core.model import FluxSource, Render, Resource, Target
+from scripts.stages import immutable
 from tests.test_diff import DEPLOY, git, history, run  # noqa: F401 - history is a fixture
 
 DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "n"},

@@ -8,7 +8,7 @@ import json
 import pytest
 from yamllint import linter
 
-from scripts import lint
+from scripts.stages import lint
 from tests.conftest import REPO
 
 BROKEN = {

@@ -8,9 +8,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 
-from scripts import policy
-from scripts.policy import PolicyContext
-from scripts.policy_support import PolicyConfig
+from scripts.stages import policy
+from scripts.stages.policy import PolicyContext
+from scripts.stages.policy_support import PolicyConfig
 from tests.conftest import REPO
 from tests.test_rules import CASES
 

@@ -7,9 +7,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from scripts import report
-from scripts.errors import UsageError
-from scripts.model import Finding, Render, Report, Target
+from scripts.core.errors import UsageError
+from scripts.core.model import Finding, Render, Report, Target
+from scripts.reports import report
 from scripts.validate import parse_shard, shard
 
 

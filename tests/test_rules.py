@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from scripts.policy import load_rules
-from scripts.policy_support import PolicyConfig, PolicyFailure
-from scripts.schema import SchemaStore
+from scripts.stages.policy import load_rules
+from scripts.stages.policy_support import PolicyConfig, PolicyFailure
+from scripts.stages.schema import SchemaStore
 from tests.conftest import REPO, find, make_render
 from tests.policy import test_monitoring
 
@@ -78,7 +78,7 @@ def _set_dashboard_expr(render):
 
 
 def _add(render, doc):
-    from scripts.model import Resource
+    from scripts.core.model import Resource
     render.objects.append(Resource(doc=doc))
 
 
@@ -294,7 +294,7 @@ def test_injection_in_a_restricted_namespace_needs_istio_cni(render_of):
 def test_checkov_config_agrees_with_the_image_policy():
     """One image policy: config/policy.yaml images.require_digest, which
     checkov's CKV_K8S_43 enforces too. They must not disagree."""
-    from scripts.security import load_skips
+    from scripts.stages.security import load_skips
 
     skipped = "CKV_K8S_43" in load_skips(REPO)
     assert skipped == (not CONFIG.require_digest)
@@ -318,7 +318,7 @@ def test_rule_fails_on_broken_render(rule, render_of):
     assert words in text
     assert all(v.fix for v in violations)
     with pytest.raises(PolicyFailure) as failure:
-        from scripts.policy_support import assert_no_violations
+        from scripts.stages.policy_support import assert_no_violations
         assert_no_violations(violations)
     assert violations[0].obj.ref in str(failure.value)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from scripts import crdschemas, schema
-from scripts.errors import InputError
-from scripts.schema import SchemaStore, SkipList, validate_object
+from scripts.core.errors import InputError
+from scripts.stages import crdschemas, schema
+from scripts.stages.schema import SchemaStore, SkipList, validate_object
 from tests.conftest import REPO, find, make_render
 
 CRD = """

@@ -7,7 +7,7 @@ import copy
 import os
 from collections import Counter
 
-from scripts import security
+from scripts.stages import security
 from tests.conftest import REPO, find
 
 

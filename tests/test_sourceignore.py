@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from scripts import sourceignore
+from scripts.loading import sourceignore
 from tests.test_validate_cli import validate
 
 

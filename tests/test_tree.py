@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.policy_support import containers, pod_spec
+from scripts.stages.policy_support import containers, pod_spec
 
 BASE_KINDS = {"Namespace", "ServiceAccount", "Role", "RoleBinding", "Service", "Deployment",
               "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "ConfigMap"}

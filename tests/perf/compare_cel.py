@@ -8,7 +8,7 @@ all three, from the repository root:
     /tmp/cel/bin/python tests/perf/compare_cel.py
 
 It prints, per runtime (and for "ours": cel-expr-python with the Kubernetes
-functions scripts/celrules.py declares): how many of the distinct rules in schemas/generated
+functions scripts/stages/celrules.py declares): how many of the distinct rules in schemas/generated
 compile, how many of the reference cases evaluate to the API server's answer
 (without any Kubernetes function added: what the library gives), and the
 time of 20,000 evaluations of a scalar rule and of a rule over an object.
@@ -44,9 +44,9 @@ OBJECT = {"selector": {"matchLabels": {"a": "b"}}, "url": "x", "phase": "AUTHN",
 
 
 def runtime(name: str):
-    if name == "ours":  # cel-expr-python with the Kubernetes functions of scripts/celrules.py
+    if name == "ours":  # cel-expr-python with the Kubernetes functions of scripts/stages/celrules.py
         sys.path.insert(0, str(ROOT))
-        from scripts import celrules
+        from scripts.stages import celrules
         env = celrules.Environment()._env
         return env.compile, lambda program, value: program.eval(data={"self": value}).value()
     if name == "common-expression-language":

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from scripts.discover import discover, select
-from scripts.errors import UsageError
-from scripts.policy import PROVIDER_KEY, PolicyContext
-from scripts.policy_support import PolicyConfig
-from scripts.render import render_with_flux
+from scripts.core.errors import UsageError
+from scripts.loading.discover import discover, select
+from scripts.loading.render import render_with_flux
+from scripts.stages.policy import PROVIDER_KEY, PolicyContext
+from scripts.stages.policy_support import PolicyConfig
 
 _CONTEXT = pytest.StashKey[PolicyContext]()
 
@@ -62,7 +62,7 @@ def config(policy: PolicyContext) -> PolicyConfig:
 
 @pytest.fixture(scope="session")
 def schema_store(policy: PolicyContext):
-    from scripts.schema import SchemaStore
+    from scripts.stages.schema import SchemaStore
 
     return SchemaStore(policy.repo, policy.kubernetes_version)
 

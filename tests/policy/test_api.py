@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from scripts.model import Render
-from scripts.policy_support import (
+from scripts.core.model import Render
+from scripts.stages.policy_support import (
     PolicyConfig,
     Violation,
     assert_no_violations,
@@ -15,7 +15,7 @@ from scripts.policy_support import (
     selector_matches,
     workloads,
 )
-from scripts.schema import SchemaStore, available_versions, is_core_group
+from scripts.stages.schema import SchemaStore, available_versions, is_core_group
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from scripts.model import Render, Resource
-from scripts.policy_support import (
+from scripts.core.model import Render, Resource
+from scripts.stages.policy_support import (
     PolicyConfig,
     Violation,
     assert_no_violations,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.model import Render, Resource
-from scripts.policy_support import Violation, assert_no_violations
+from scripts.core.model import Render, Resource
+from scripts.stages.policy_support import Violation, assert_no_violations
 
 
 def builds_by_cluster(renders: list[Render]) -> dict[str, list[Render]]:

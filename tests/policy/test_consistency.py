@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scripts.model import Render, Resource
-from scripts.policy_support import (
+from scripts.core.model import Render, Resource
+from scripts.stages.policy_support import (
     Violation,
     assert_no_violations,
     containers,

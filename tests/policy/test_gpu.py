@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from scripts.model import Render
-from scripts.policy_support import PolicyConfig, Violation, assert_no_violations, containers, workloads
+from scripts.core.model import Render
+from scripts.stages.policy_support import PolicyConfig, Violation, assert_no_violations, containers, workloads
 
 
 def _gpu_limit(container: dict, resource: str):

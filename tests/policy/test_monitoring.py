@@ -15,8 +15,8 @@ import promql_parser
 import pytest
 import yaml
 
-from scripts.model import Render, Resource
-from scripts.policy_support import Violation, assert_no_violations
+from scripts.core.model import Render, Resource
+from scripts.stages.policy_support import Violation, assert_no_violations
 
 # Grafana's built-in interval variables stand where PromQL wants a duration.
 _GRAFANA_DURATIONS = re.compile(r"\$\{?__(rate_interval|interval|range)(_ms|_s)?\}?")

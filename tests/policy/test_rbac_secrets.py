@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from scripts.model import Render
-from scripts.policy_support import Violation, assert_no_violations
+from scripts.core.model import Render
+from scripts.stages.policy_support import Violation, assert_no_violations
 
 ADMIN_ROLES = {"cluster-admin", "admin", "edit", "system:masters"}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from scripts.model import Render
-from scripts.policy_support import (
+from scripts.core.model import Render
+from scripts.stages.policy_support import (
     PolicyConfig,
     Violation,
     assert_no_violations,

@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from scripts import sourceignore
-from scripts.discover import KUSTOMIZATION_FILES, closure
-from scripts.errors import InputError
-from scripts.model import Finding, FluxSource, Render, Resource, Target, finding_for
+from scripts.core.errors import InputError
+from scripts.core.model import Finding, FluxSource, Render, Resource, Target, finding_for
+from scripts.loading import sourceignore
+from scripts.loading.discover import KUSTOMIZATION_FILES, closure
 
 if TYPE_CHECKING:
-    from scripts.render import Limits
-from scripts.yamlio import _Loader, load_file
+    from scripts.loading.render import Limits
+from scripts.core.yamlio import _Loader, load_file
 
 FLUX_GROUP = "kustomize.toolkit.fluxcd.io/"
 DISABLED_ANNOTATION = "kustomize.toolkit.fluxcd.io/substitute"
@@ -450,7 +450,7 @@ def kustomize_command(kubectl: str, leaf: Path) -> list[str]:
 def build(repo: Path, target: Target, kubectl: str, limits: Limits | None = None) -> tuple[str | None, str | None]:
     """(the built YAML, or the error) of one Flux build; InputError for a
     file of the build that cannot be read."""
-    from scripts.render import Limits, _clean_error, run_kustomize
+    from scripts.loading.render import Limits, _clean_error, run_kustomize
 
     assert target.flux is not None
     spec = target.flux.kustomization.get("spec") or {}

@@ -30,8 +30,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from scripts.errors import InputError, UsageError
-from scripts.model import Finding
+from scripts.core.errors import InputError, UsageError
+from scripts.core.model import Finding
 
 WEIGHTS_FILE = "canary-weights.yaml"
 WEIGHT_PATHS = {"v1": "/spec/http/0/route/0/weight", "v2": "/spec/http/0/route/1/weight"}
@@ -124,7 +124,7 @@ class Document:
 def environments(repo: Path) -> list[str]:
     """The overlays of the repository: directories of overlays/ (not links
     out of it) that hold a kustomization."""
-    from scripts.discover import kustomization_file
+    from scripts.loading.discover import kustomization_file
 
     overlays = repo / "overlays"
     if not overlays.is_dir():
@@ -147,7 +147,7 @@ class Overlay:
     """The files of overlays/<env> that hold its images, models and weights."""
 
     def __init__(self, repo: Path, env: str, flag: str = "--env"):
-        from scripts.discover import kustomization_file
+        from scripts.loading.discover import kustomization_file
 
         self.repo = repo
         self.env = check_env(repo, env, flag)
@@ -391,11 +391,10 @@ def _validate_copy(repo: Path, overlays: list[Overlay], new_texts: dict[Path, st
                    ) -> list[Finding]:
     """Render and check the touched overlays in a copy of what their builds
     read, with the new files in it. The user's tree is not written."""
-    from scripts import policy, schema
-    from scripts.discover import discover
-    from scripts.policy_support import PolicyConfig
-    from scripts.render import render_all
-    from scripts.validate import render_findings
+    from scripts.loading.discover import discover
+    from scripts.loading.render import render_all, render_findings
+    from scripts.stages import policy, schema
+    from scripts.stages.policy_support import PolicyConfig
 
     found = discover(repo)
     touched = {f"overlays/{o.env}" for o in overlays}

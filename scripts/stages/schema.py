@@ -19,13 +19,13 @@ from typing import Any
 
 import jsonschema_rs
 
-from scripts import celrules
-from scripts.crdschemas import CEL_KEY, load_crd_dir, schema_path
-from scripts.errors import InputError, UsageError
-from scripts.model import Finding, Render, Resource, finding_for
-from scripts.yamlio import load_file
+from scripts.core.errors import InputError, UsageError
+from scripts.core.model import Finding, Render, Resource, finding_for
+from scripts.core.yamlio import load_file
+from scripts.stages import celrules
+from scripts.stages.crdschemas import CEL_KEY, load_crd_dir, schema_path
 
-GENERATED_DIR = Path(__file__).resolve().parent.parent / "schemas" / "generated"
+GENERATED_DIR = Path(__file__).resolve().parents[2] / "schemas" / "generated"
 _MISSING = object()
 
 

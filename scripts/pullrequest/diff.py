@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scripts import immutable
-from scripts.discover import discover
-from scripts.model import Finding, Render
-from scripts.render import render_with_flux
+from scripts.core.model import Finding, Render
+from scripts.loading.discover import discover
+from scripts.loading.render import render_with_flux
+from scripts.stages import immutable
 
 # kustomize appends a content hash to generated ConfigMaps and Secrets; the
 # same generator at two refs is the same object, whatever its hash.

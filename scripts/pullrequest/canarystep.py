@@ -10,8 +10,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from scripts import analysis, canary, canaryconfig, prometheus
-from scripts.errors import InputError, UsageError
+from scripts.core.errors import InputError, UsageError
+from scripts.pullrequest import analysis, canary, canaryconfig, prometheus
 
 EXIT_USAGE = 2
 ADVICE = {"healthy": "advance", "unhealthy": "roll back", "inconclusive": "hold: not enough evidence"}

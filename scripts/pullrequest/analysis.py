@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from scripts.canaryconfig import Thresholds
-from scripts.prometheus import Prometheus
+from scripts.pullrequest.canaryconfig import Thresholds
+from scripts.pullrequest.prometheus import Prometheus
 
 SERVICE = "ai-inference-service"
 Z95 = 1.959964  # two-sided 95 %

@@ -13,7 +13,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from scripts.errors import UsageError
+from scripts.core.errors import UsageError
 
 TOKEN_ENV = "PROMETHEUS_TOKEN"
 TIMEOUT = (5, 30)  # connect, read (seconds)

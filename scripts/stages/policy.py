@@ -26,11 +26,11 @@ from typing import Any
 
 import pytest
 
-from scripts.model import Finding, Render, finding_for
-from scripts.policy_support import PolicyConfig, PolicyFailure, Violation
+from scripts.core.model import Finding, Render, finding_for
+from scripts.stages.policy_support import PolicyConfig, PolicyFailure, Violation
 
 PROVIDER_KEY: pytest.StashKey[RenderProvider] = pytest.StashKey()
-SUITE = Path(__file__).resolve().parent.parent / "tests" / "policy"
+SUITE = Path(__file__).resolve().parents[2] / "tests" / "policy"
 
 
 @dataclass
@@ -144,7 +144,7 @@ def run(context: PolicyContext) -> list[Finding]:
     renders = [r for r in context.renders if r.ok]
     if not renders:
         return []
-    from scripts.schema import SchemaStore
+    from scripts.stages.schema import SchemaStore
 
     lazy: dict[str, Callable[[], Any]] = {
         "config": lambda: context.config,

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts.errors import InputError
-from scripts.yamlio import load_all_text, load_file
+from scripts.core.errors import InputError
+from scripts.core.yamlio import load_all_text, load_file
 
 _DROP_KEYS = {"title", "description", "default", "examples"}
 CEL_KEY = "x-cel"  # the CRD's CEL rules, beside the schema they belong to

@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.errors import InputError
-from scripts.yamlio import load_file
+from scripts.core.errors import InputError
+from scripts.core.yamlio import load_file
 
 CONFIG_FILE = "config/canary.yaml"
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w|y)$")

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from scripts.errors import UsageError
+from scripts.core.errors import UsageError
 
 WORKTREE = None  # the `--head` default: the working tree as it is
 

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import yaml
 
-from scripts.errors import InputError
-from scripts.model import Finding, Render, Resource, finding_for
-from scripts.processes import stop_pool
-from scripts.yamlio import load_file
+from scripts.core.errors import InputError
+from scripts.core.model import Finding, Render, Resource, finding_for
+from scripts.core.processes import stop_pool
+from scripts.core.yamlio import load_file
 
 CONFIG_FILE = "config/checkov.yaml"
 # What checkov reads from the environment: no calls home for guideline

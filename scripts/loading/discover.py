@@ -12,9 +12,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scripts.errors import InputError, UsageError
-from scripts.model import Finding, Target
-from scripts.yamlio import load_file
+from scripts.core.errors import InputError, UsageError
+from scripts.core.model import Finding, Target
+from scripts.core.yamlio import load_file
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache"}

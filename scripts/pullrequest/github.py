@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from scripts.diff import MARKER
-from scripts.errors import InputError, UsageError
+from scripts.core.errors import InputError, UsageError
+from scripts.pullrequest.diff import MARKER
 
 
 def upsert_comment(repository: str, pr: int, body: str, token: str, session: Any = None,

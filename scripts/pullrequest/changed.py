@@ -14,11 +14,12 @@ from pathlib import Path
 
 import yaml
 
-from scripts import diff, flux, gitrefs, sourceignore
-from scripts.discover import Discovery, closure, discover
-from scripts.model import Finding, Render, Target
-from scripts.render import SourceIndex, render_all
-from scripts.yamlio import _Loader
+from scripts.core.model import Finding, Render, Target
+from scripts.core.yamlio import _Loader
+from scripts.loading import flux, gitrefs, sourceignore
+from scripts.loading.discover import Discovery, closure, discover
+from scripts.loading.render import SourceIndex, render_all
+from scripts.pullrequest import diff
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from scripts.model import STAGES, Finding, Report
+from scripts.core.model import STAGES, Finding, Report
 
 TOOL_NAME = "ai-inference-validate"
 
@@ -176,7 +176,7 @@ def write_json(path: str, report: Report) -> None:
 
 
 def load_json_report(path: str) -> dict[str, Any]:
-    from scripts.errors import InputError
+    from scripts.core.errors import InputError
 
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from scripts.model import Finding, Render, Resource, finding_for
+from scripts.core.model import Finding, Render, Resource, finding_for
 
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
 # What a StatefulSet update may change; anything else in its spec is refused.

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from scripts.errors import InputError
+from scripts.core.errors import InputError
 
 try:  # libyaml's loader is several times faster on large renders
     _BaseLoader: type = yaml.CSafeLoader

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import yaml
 
-from scripts.discover import kustomization_file
-from scripts.errors import InputError
-from scripts.model import Finding, Render, Resource, SourceRef, Target
-from scripts.yamlio import _Loader, check_duplicate_keys, document_lines, load_all_text, load_file
+from scripts.core.errors import InputError
+from scripts.core.model import Finding, Render, Resource, SourceRef, Target
+from scripts.core.yamlio import _Loader, check_duplicate_keys, document_lines, load_all_text, load_file
+from scripts.loading.discover import kustomization_file
 
 LIMITS_FILE = "config/limits.yaml"
 
@@ -248,7 +248,7 @@ def _lazy(target: Target, text: str, index: SourceIndex) -> Render:
 
 
 def render_flux_build(repo: Path, target: Target, index: SourceIndex, kubectl: str, limits: Limits) -> Render:
-    from scripts import flux
+    from scripts.loading import flux
 
     file = target.flux.file if target.flux else None
     try:
@@ -327,7 +327,7 @@ def render_with_flux(repo: Path, targets: list[Target], kustomizations: dict, jo
 def _render(repo: Path, targets: list[Target], jobs: int | None, index: SourceIndex | None,
             on_render: Callable[[Render], None] | None, limits: Limits | None, kustomizations: dict | None
             ) -> tuple[list[Render], list[Finding]]:
-    from scripts import flux
+    from scripts.loading import flux
 
     if not targets:
         return [], []
@@ -367,3 +367,13 @@ def _render(repo: Path, targets: list[Target], jobs: int | None, index: SourceIn
     findings = [f for path in sorted(expansions) for f in expansions[path]]
     return [results[n] for n in sorted(results)], findings
 
+
+def render_findings(renders: list[Render]) -> list[Finding]:
+    findings = []
+    for render in renders:
+        if render.ok:
+            continue
+        source = render.error_source or SourceRef(render.target.directory)
+        findings.append(Finding(stage="render", target=render.target.path, rule="render-failed", severity="error",
+                                message=render.error or "render failed", file=source.file, line=source.line))
+    return findings

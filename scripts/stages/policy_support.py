@@ -12,9 +12,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from scripts.errors import InputError
-from scripts.model import Render, Resource
-from scripts.yamlio import load_file
+from scripts.core.errors import InputError
+from scripts.core.model import Render, Resource
+from scripts.core.yamlio import load_file
 
 # The clusters' Kubernetes minor when config/policy.yaml does not say.
 DEFAULT_KUBERNETES_VERSION = "1.34"

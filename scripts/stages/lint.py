@@ -31,9 +31,9 @@ from yamllint import APP_VERSION as YAMLLINT_VERSION
 from yamllint import linter
 from yamllint.config import YamlLintConfig, YamlLintConfigError
 
-from scripts.discover import SKIP_DIRS
-from scripts.errors import InputError
-from scripts.model import Finding, Target
+from scripts.core.errors import InputError
+from scripts.core.model import Finding, Target
+from scripts.loading.discover import SKIP_DIRS
 
 CONFIG_FILE = ".yamllint.yaml"
 # Vendored or generated YAML that people do not edit by hand.
@@ -165,7 +165,7 @@ class LintCache:
 
 def yamllint(repo: Path, files: list[str], owners: dict[str, str], cache: bool = True,
              max_kib: float | None = None) -> list[Finding]:
-    from scripts.render import Limits
+    from scripts.loading.render import Limits
 
     config = load_config(repo)
     max_kib = max_kib if max_kib is not None else Limits.load(repo).lint_max_file_kib

@@ -1,0 +1,1 @@
+"""Shared by every layer: errors, the data model, YAML loading, worker pools."""

@@ -1,0 +1,1 @@
+"""Loading: discover the roots, render them (kustomize, Flux builds), read refs."""

@@ -1,0 +1,1 @@
+"""Pull-request commands: diff, --changed, canary analysis and edits, PR comments."""

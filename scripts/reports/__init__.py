@@ -1,0 +1,1 @@
+"""Reports: JSON, JUnit, SARIF, merged shards."""

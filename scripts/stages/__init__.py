@@ -1,0 +1,1 @@
+"""The validation stages: lint, schema (with CEL rules), security, policy; immutable fields."""
