@@ -24,6 +24,11 @@ BROKEN = {
     "no-newline": "a: 1",
     "empty": "",
     "multi-doc-error": "a: 1\n---\nb: [\n",
+    # comments are found by position in the text: characters before them that
+    # take several bytes in UTF-8 must not shift them
+    "non-ascii": "a: \"héllo wörld\"  #ünïcode comment\nb: [x,y]\nc: 'ℤ'   \n  # comment after ℤ\nd:    1\n",
+    "comments": "# top\na: 1 # inline\n#no space\nb:\n  - 1   # trailing\n    # over-indented\n",
+    "block-scalars": "a: |\n  line one  \n  line two\nb: >-\n  folded\n\n\n",
 }
 
 
@@ -41,6 +46,7 @@ def test_same_problems_as_yamllint_on_broken_files(name):
 def test_broken_files_are_really_broken():
     config = lint.load_config(REPO)
     clean = {"empty", "disable-file", "disable-line"}
+    # (every one of them is broken in some way, so each comparison compares problems)
     for name, text in BROKEN.items():
         assert bool(_reference(text, config, "x.yaml")) == (name not in clean), name
 
@@ -50,6 +56,32 @@ def test_same_problems_as_yamllint_on_every_file_of_the_tree():
     for file in lint.yaml_files(REPO):
         text = (REPO / file).read_text(encoding="utf-8")
         assert lint.lint_text(text, config, file) == _reference(text, config, file), file
+
+
+def test_libyaml_tokens_are_yamllints_tokens():
+    """The token-and-comment stream yamllint's rules see is the same whether
+    PyYAML's pure-Python scanner or libyaml scans, on every file of the tree
+    and on the broken ones: type, position, pointer and value of each."""
+    from yamllint import parser
+
+    def stream(text):
+        items = []
+        for item in parser.token_or_comment_generator(text):
+            if isinstance(item, parser.Token):
+                token = item.curr
+                items.append((type(token).__name__, token.start_mark.line, token.start_mark.column,
+                              token.start_mark.pointer, token.end_mark.pointer, getattr(token, "value", None)))
+            else:
+                items.append(("comment", item.line_no, item.column_no, item.pointer, str(item)))
+        return items
+
+    texts = [(REPO / f).read_text(encoding="utf-8") for f in lint.yaml_files(REPO)] + list(BROKEN.values())
+    for text in texts:
+        plain = stream(text)
+        with lint.libyaml_tokens():
+            fast = stream(text)
+        assert fast == plain
+    assert parser.token_or_comment_generator.__module__ == "yamllint.parser"  # restored after the block
 
 
 @pytest.fixture

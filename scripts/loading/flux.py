@@ -116,10 +116,12 @@ def shape_problem(doc: dict) -> str | None:
     return next((problem for problem in checks if problem), None)
 
 
-def expand(repo: Path, cluster: Render, kustomizations: dict) -> tuple[list[Target], list[Finding]]:
+def expand(repo: Path, cluster: Render, kustomizations: dict, tree_patterns: list[str] | None = None
+           ) -> tuple[list[Target], list[Finding]]:
     """The Flux builds a cluster render declares, and findings about its
     Flux objects (wrong shapes, missing paths, skipped sources, dependency
-    problems)."""
+    problems). `tree_patterns` are the tree's .sourceignore patterns, read
+    once per run by the caller (read here when not given)."""
     flux_objects = []
     findings: list[Finding] = []
     for obj in cluster.objects:
@@ -136,7 +138,6 @@ def expand(repo: Path, cluster: Render, kustomizations: dict) -> tuple[list[Targ
     findings += dependency_findings(cluster, flux_objects)
     sources = {(o.kind, o.name, o.namespace): o for o in cluster.objects if o.kind == "GitRepository"}
     excludes: dict[tuple, Callable[[str], bool]] = {}
-    tree_patterns: list[str] | None = None
     inputs = tuple(o.doc for o in cluster.objects if o.kind in ("ConfigMap", "Secret"))
     targets = []
     for obj in flux_objects:

@@ -23,6 +23,7 @@ import yaml
 from scripts.core.errors import InputError
 from scripts.core.model import Finding, Render, Resource, SourceRef, Target
 from scripts.core.yamlio import _Loader, check_duplicate_keys, document_lines, load_all_text, load_file
+from scripts.loading import sourceignore
 from scripts.loading.discover import kustomization_file
 
 LIMITS_FILE = "config/limits.yaml"
@@ -338,6 +339,7 @@ def _render(repo: Path, targets: list[Target], jobs: int | None, index: SourceIn
     results: dict[int, Render] = {}  # by submission order, so the result is deterministic
     expansions: dict[str, list[Finding]] = {}
     pool = ThreadPoolExecutor(max_workers=workers)
+    tree_patterns: list[str] | None = None
     try:
         pending = {pool.submit(_render_one, repo, t, index, kubectl, limits): n for n, t in enumerate(targets)}
         submitted = len(targets)
@@ -353,7 +355,9 @@ def _render(repo: Path, targets: list[Target], jobs: int | None, index: SourceIn
                 if kustomizations is None or not render.ok or flux.FLUX_GROUP not in (render.text or "") \
                         or not any(flux.is_flux_kustomization(o) for o in render.objects):
                     continue
-                builds, expansions[render.target.path] = flux.expand(repo, render, kustomizations)
+                if tree_patterns is None:  # one walk of the tree per run, not one per cluster root
+                    tree_patterns = sourceignore.repository_patterns(repo)
+                builds, expansions[render.target.path] = flux.expand(repo, render, kustomizations, tree_patterns)
                 for build in builds:
                     pending[pool.submit(_render_one, repo, build, index, kubectl, limits)] = submitted
                     submitted += 1

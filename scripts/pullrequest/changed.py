@@ -111,11 +111,14 @@ def _candidate_renders(repo: Path, found, files: set[str], jobs: int | None
     rendered = {r.target.path: r for r in render_all(repo, chosen, jobs, index)}
     builds = []
     flux_findings: list[Finding] = []
+    tree_patterns: list[str] | None = None
     for target in flux_roots:
         render = rendered[target.path]
         if render.ok and any(flux.is_flux_kustomization(o) for o in render.objects):
             own_files_changed = ignore_changed or bool(files & set(target.sources))
-            expanded, problems = flux.expand(repo, render, found.kustomizations)
+            if tree_patterns is None:
+                tree_patterns = sourceignore.repository_patterns(repo)
+            expanded, problems = flux.expand(repo, render, found.kustomizations, tree_patterns)
             builds += [b for b in expanded if own_files_changed or _touches(b, files)]
             # A build that can no longer be made (its path left out of the
             # artifact, a dependency cycle) is reported, not dropped.

@@ -16,6 +16,8 @@ a file nobody touched is not linted again. The cache is safe to delete.
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import hashlib
 import json
 import os
@@ -23,12 +25,15 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import yaml
 from yamllint import APP_VERSION as YAMLLINT_VERSION
 from yamllint import linter
+from yamllint import parser as yaml_parser
 from yamllint.config import YamlLintConfig, YamlLintConfigError
 
 from scripts.core.errors import InputError
@@ -111,11 +116,66 @@ def _parses(text: str) -> bool:
     return True
 
 
+def _libyaml_token_or_comment_generator(buffer: str) -> Iterator[Any]:
+    """yamllint's token-and-comment stream (yamllint.parser), with the tokens
+    scanned by libyaml instead of PyYAML's pure-Python scanner. libyaml finds
+    the same tokens at the same character offsets; what differs is mended so
+    yamllint's rules see exactly what they see from PyYAML: marks get the
+    buffer and pointer yamllint reads comments with, and the line and column
+    of that offset (libyaml places a block's end on the next line); a plain
+    scalar's style is None, not ''."""
+    loader = yaml.CBaseLoader(buffer)
+    line_starts = [0] + [i + 1 for i, ch in enumerate(buffer) if ch == "\n"]
+
+    def mark(index: int, name: str) -> yaml.Mark:
+        line = bisect.bisect_right(line_starts, index) - 1
+        return yaml.Mark(name, index, line, index - line_starts[line], buffer, index)
+
+    def mended(token: Any) -> Any:
+        if token is not None and not hasattr(token, "_mended"):
+            token.start_mark = mark(token.start_mark.index, token.start_mark.name)
+            token.end_mark = mark(token.end_mark.index, token.end_mark.name)
+            if isinstance(token, yaml.ScalarToken) and token.style == "":
+                token.style = None
+            token._mended = True
+        return token
+
+    try:
+        previous, current = None, mended(loader.get_token())
+        while current is not None:
+            following = mended(loader.get_token())
+            after = mended(loader.peek_token()) if loader.check_token() else None
+            yield yaml_parser.Token(current.start_mark.line + 1, current, previous, following, after)
+            yield from yaml_parser.comments_between_tokens(current, following)
+            previous, current = current, following
+    except yaml.scanner.ScannerError:
+        pass
+    finally:
+        loader.dispose()
+
+
+@contextlib.contextmanager
+def libyaml_tokens() -> Iterator[None]:
+    """Inside this block yamllint scans with libyaml (about a third less time
+    per file, the same problems: tests compare both on every file of the
+    tree); outside it, yamllint is as installed."""
+    original = yaml_parser.token_or_comment_generator
+    yaml_parser.token_or_comment_generator = _libyaml_token_or_comment_generator
+    try:
+        yield
+    finally:
+        yaml_parser.token_or_comment_generator = original
+
+
 def lint_text(text: str, config: YamlLintConfig, file: str) -> list[Problem]:
     """yamllint's problems for one file, as `yamllint` reports them."""
     if _parses(text):
         first_line = text.split("\n", 1)[0]
-        problems = [] if _DISABLE_FILE.match(first_line) else linter.get_cosmetic_problems(text, config, file)
+        if _DISABLE_FILE.match(first_line):
+            problems = []
+        else:
+            with libyaml_tokens():
+                problems = list(linter.get_cosmetic_problems(text, config, file))
     else:
         problems = linter.run(text, config, file)
     return [(p.line, p.column, p.rule or "syntax", p.level, p.desc) for p in problems]
