@@ -45,6 +45,15 @@ EDITS = {
     "autoscaling bounds": lambda t: _replace(t / "overlays/prod/scaling-hpa.yaml", "maxReplicas: 12",
                                              "maxReplicas: 16"),
     "a new alert threshold": lambda t: _replace(t / "monitoring/prometheusrule.yaml", "for: 10m", "for: 15m"),
+    # Fields of the current releases (Prometheus Operator >= 0.8x, Flux >= 2.6,
+    # Istio's newer timeouts): the schemas must know them.
+    "new API fields": lambda t: (
+        _replace(t / "monitoring/servicemonitor.yaml", "  podTargetLabels:", "  scrapeNativeHistograms: true\n"
+                                                                              "  podTargetLabels:"),
+        _replace(t / "clusters/prod/ai-inference-prod.yaml", "  prune: true\n",
+                 "  prune: true\n  deletionPolicy: MirrorPrune\n  healthCheckExprs:\n"
+                 "    - apiVersion: apps/v1\n      kind: Deployment\n"
+                 "      current: status.readyReplicas == status.replicas\n")),
 }
 
 
