@@ -324,27 +324,18 @@ def cmd_canary(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.canary_command == "set":
         weight = canary.check_weight(args.weight)
-        canary.check_env(repo, args.env)
-        with canary.edit_lock(repo):
-            overlay = canary.Overlay(repo, args.env)
-            overlay.set_weights(weight)
-            return _apply(repo, [overlay], f"{args.env}: v1 {100 - weight}%, v2 {weight}%")
+        return _edit_overlay(repo, args.env, lambda o: o.set_weights(weight),
+                             f"{args.env}: v1 {100 - weight}%, v2 {weight}%")
     if args.canary_command == "shadow":
         percent = canary.check_percent(args.percent)
-        canary.check_env(repo, args.env)
-        with canary.edit_lock(repo):
-            overlay = canary.Overlay(repo, args.env)
-            overlay.set_shadow(percent)
-            return _apply(repo, [overlay], f"{args.env}: " + (f"{percent:g}% of v1's traffic mirrored to v2"
-                                                              if percent else "no traffic mirrored to v2"))
+        return _edit_overlay(repo, args.env, lambda o: o.set_shadow(percent),
+                             f"{args.env}: " + (f"{percent:g}% of v1's traffic mirrored to v2" if percent
+                                                else "no traffic mirrored to v2"))
     if args.canary_command == "route":
         header = None if args.clear else canary.check_header(args.header)
-        canary.check_env(repo, args.env)
-        with canary.edit_lock(repo):
-            overlay = canary.Overlay(repo, args.env)
-            overlay.set_header_route(header)
-            return _apply(repo, [overlay], f"{args.env}: " + (f"requests with {header[0]}: {header[1]} go to v2"
-                                                              if header else "no header route to v2"))
+        return _edit_overlay(repo, args.env, lambda o: o.set_header_route(header),
+                             f"{args.env}: " + (f"requests with {header[0]}: {header[1]} go to v2" if header
+                                                else "no header route to v2"))
     if args.canary_command in ("analyze", "step"):
         from scripts.pullrequest.canarystep import run_analyze
 
@@ -382,6 +373,17 @@ def cmd_promote(args: argparse.Namespace) -> int:
             return _apply(repo, [target], f"{args.destination}: images now {target.image_ref('v1')} (v1), "
                                           f"{target.image_ref('v2')} (v2), as in {args.source}")
     raise UsageError("promote: use --env ENV, or --from ENV --to ENV")
+
+
+def _edit_overlay(repo: Path, env: str, edit, done: str) -> int:
+    """One overlay's edit, made and checked under the edit lock."""
+    from scripts.pullrequest import canary
+
+    canary.check_env(repo, env)
+    with canary.edit_lock(repo):
+        overlay = canary.Overlay(repo, env)
+        edit(overlay)
+        return _apply(repo, [overlay], done)
 
 
 def _apply(repo: Path, overlays: list, done: str | None) -> int:

@@ -3,6 +3,7 @@ kube-linter make across a render, done here without a cluster."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from scripts.core.model import Render, Resource
@@ -134,23 +135,33 @@ def _routes(vs: Resource):
             yield f"{protocol}[{index}]" + (f" ({route['name']})" if route.get("name") else ""), route
 
 
+def _destination_problems(render: Render, vs: Resource) -> Callable[[str, dict, str], list[Violation]]:
+    """A checker for one VirtualService's destinations: the host is a Service
+    or ServiceEntry of the render, the subset one a DestinationRule defines."""
+    known = _service_hosts(render, vs.namespace) | _service_entry_hosts(render)
+    subsets = {(r.doc.get("spec") or {}).get("host"):
+               {s.get("name") for s in (r.doc.get("spec") or {}).get("subsets") or []}
+               for r in render.objects if r.kind == "DestinationRule"}
+
+    def check(label: str, destination: dict, verb: str) -> list[Violation]:
+        host, subset = destination.get("host"), destination.get("subset")
+        if host not in known:
+            return [Violation(vs, f"{label} {verb} {host!r}, which is not a Service or ServiceEntry in this render",
+                              "use an existing Service")]
+        if subset and subset not in subsets.get(host, set()):
+            return [Violation(vs, f"{label} {verb} subset {subset!r} of {host}, which no DestinationRule defines",
+                              "add the subset to the DestinationRule")]
+        return []
+    return check
+
+
 def check_virtualservice_destinations_exist(render: Render) -> list[Violation]:
     out = []
     for vs in (o for o in render.objects if o.kind == "VirtualService"):
-        known = _service_hosts(render, vs.namespace) | _service_entry_hosts(render)
-        subsets = {(r.doc.get("spec") or {}).get("host"):
-                   {s.get("name") for s in (r.doc.get("spec") or {}).get("subsets") or []}
-                   for r in render.objects if r.kind == "DestinationRule"}
+        check = _destination_problems(render, vs)
         for label, route in _routes(vs):
             for dest in route.get("route") or []:
-                destination = dest.get("destination") or {}
-                host, subset = destination.get("host"), destination.get("subset")
-                if host not in known:
-                    out.append(Violation(vs, f"{label} routes to {host!r}, which is not a Service or ServiceEntry "
-                                             "in this render", "route to an existing Service"))
-                elif subset and subset not in subsets.get(host, set()):
-                    out.append(Violation(vs, f"{label} routes to subset {subset!r} of {host}, which no "
-                                             "DestinationRule defines", "add the subset to the DestinationRule"))
+                out += check(label, dest.get("destination") or {}, "routes to")
     return out
 
 
@@ -160,21 +171,12 @@ def check_virtualservice_mirrors(render: Render) -> list[Violation]:
     mirrored is 0..100 % (Istio's `mirror`/`mirrorPercentage`, and `mirrors`)."""
     out = []
     for vs in (o for o in render.objects if o.kind == "VirtualService"):
-        known = _service_hosts(render, vs.namespace) | _service_entry_hosts(render)
-        subsets = {(r.doc.get("spec") or {}).get("host"):
-                   {s.get("name") for s in (r.doc.get("spec") or {}).get("subsets") or []}
-                   for r in render.objects if r.kind == "DestinationRule"}
+        check = _destination_problems(render, vs)
         for label, route in _routes(vs):
             mirrors = [(route["mirror"], route.get("mirrorPercentage"))] if route.get("mirror") else []
             mirrors += [(m.get("destination") or {}, m.get("percentage")) for m in route.get("mirrors") or []]
             for destination, percentage in mirrors:
-                host, subset = destination.get("host"), destination.get("subset")
-                if host not in known:
-                    out.append(Violation(vs, f"{label} mirrors to {host!r}, which is not a Service or ServiceEntry "
-                                             "in this render", "mirror to the Service of the canary"))
-                elif subset and subset not in subsets.get(host, set()):
-                    out.append(Violation(vs, f"{label} mirrors to subset {subset!r} of {host}, which no "
-                                             "DestinationRule defines", "add the subset to the DestinationRule"))
+                out += check(label, destination, "mirrors to")
                 value = (percentage or {}).get("value", 100) if isinstance(percentage, dict) else percentage
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
                     out.append(Violation(vs, f"{label} mirrors {value!r} % of its traffic",
