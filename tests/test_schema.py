@@ -271,3 +271,18 @@ def test_the_kubernetes_version_comes_from_config(tmp_path, tree):
     proc = validate("--stage", "schema", cwd=tree)
     assert proc.returncode == 1 and "config/policy.yaml" in proc.stderr and "cluster.kubernetes_version" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_sync_without_the_network_is_one_short_line(tmp_path):
+    import requests
+
+    class Offline:
+        def get(self, url, timeout):
+            raise requests.ConnectionError("HTTPSConnectionPool(host='x'): Max retries exceeded (Caused by "
+                                           "NameResolutionError(... Name or service not known))")
+
+    content = CRD.encode()
+    with pytest.raises(InputError) as caught:
+        crdschemas.sync(_sources(tmp_path, content), tmp_path / "crds", session=Offline())
+    assert caught.value.message == ("cannot fetch widgets from https://example.invalid/v1.0/config/widgets.yaml: "
+                                    "name or service not known")

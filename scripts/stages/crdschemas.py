@@ -222,8 +222,16 @@ def sync(sources_file: Path, out: Path, session: Any = None) -> list[Path]:
         try:
             response = session.get(source.url, timeout=60)
             response.raise_for_status()
+        except requests.HTTPError as exc:
+            raise InputError(f"cannot fetch {source.component} from {source.url}: HTTP "
+                             f"{exc.response.status_code if exc.response is not None else '?'}",
+                             str(sources_file)) from None
         except requests.RequestException as exc:
-            raise InputError(f"cannot fetch {source.component} from {source.url}: {exc}",
+            text = str(exc)
+            reason = next((m.lower() for m in ("Name or service not known", "Failed to resolve",
+                                               "Connection refused", "timed out", "certificate verify failed")
+                           if m in text), type(exc).__name__)
+            raise InputError(f"cannot fetch {source.component} from {source.url}: {reason}",
                              str(sources_file)) from None
         data = response.content
         _check_digest(source, data, source.url, str(sources_file))
