@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
+import ryml
 import yaml
 
 from scripts.core.errors import InputError
@@ -41,6 +44,51 @@ def load_all_text(text: str, file: str) -> list[Any]:
         return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
     except yaml.YAMLError as exc:
         raise InputError(_describe(exc), file, _error_line(exc)) from None
+
+
+# Plain scalars on which YAML 1.1 (PyYAML, and the API server's YAML library)
+# and YAML 1.2 / JSON (rapidyaml) disagree, or that rapidyaml's JSON cannot
+# carry: 1.1 booleans and nulls (yes, on, True, ~), octal, hex, binary,
+# underscores, sexagesimal, exponents, leading + or ., trailing ., infinities,
+# timestamps; merge keys, anchors, aliases and tags; keys that are not
+# strings. A render holding one
+# (as a key or a value, anywhere, even inside a block scalar) is read by
+# PyYAML. tests/test_yamlio.py checks each form against both libraries.
+_TOKEN_START = r"(?:^[ \t]*(?:-[ \t]+)*|:[ \t]+|-[ \t]+|[\[{,][ \t]*)"
+_TOKEN_END = r"(?=[ \t]*(?:#.*)?$|:(?:[ \t]|$)|[ \t]*[,\]}])"
+_WORDS = r"(?:[Yy]es|YES|[Nn]o|NO|[Oo]n|ON|[Oo]ff|OFF|True|TRUE|False|FALSE|~|Null|NULL|<<|[&*!%@`][^ \t]*)"
+_NUMBERS = "|".join((
+    r"[-+]?0[0-9_]+(?:\.[0-9_]*)?",
+    r"[-+]?[0-9][0-9]*_[0-9_]*(?:\.[0-9_]*)?",
+    r"[-+]?0[xXbBoO][0-9a-fA-F_]*",
+    r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?",
+    r"[-+]?(?:[0-9][0-9_]*\.?[0-9_]*|\.[0-9][0-9_]*)[eE][-+]?[0-9]*",
+    r"\+[^ \t#,\]}]*",
+    r"-?\.(?:[0-9]|inf|Inf|INF|nan|NaN|NAN)[^ \t#,\]}]*",
+    r"[-+]?[0-9][0-9_]*\.",
+))
+# JSON keys are strings; PyYAML keeps a plain 8080, true or null key as such.
+_NON_STRING_KEY = r"(?:^[ \t]*(?:-[ \t]+)*|[{,][ \t]*)(?:[-+.]?[0-9][^:\s]*|true|false|null|~)?[ \t]*:(?:[ \t]|$)"
+_DIVERGENT = re.compile(rf"(?m){_TOKEN_START}(?:{_WORDS}|{_NUMBERS}){_TOKEN_END}"
+                        rf"|{_TOKEN_START}[0-9]{{4}}-[0-9]{{1,2}}-[0-9]{{1,2}}|{_NON_STRING_KEY}")
+
+
+def load_render(text: str, file: str) -> list[Any]:
+    """The documents of kustomize's output, as load_all_text reads them.
+
+    rapidyaml parses and emits JSON in C++, several times faster than PyYAML
+    builds objects; it is used where it gives exactly what PyYAML gives,
+    and PyYAML is used for any text holding a scalar the two read
+    differently, or that rapidyaml does not take."""
+    if not text.strip() or _DIVERGENT.search(text):
+        return load_all_text(text, file)
+    try:
+        tree = ryml.parse_in_arena(text.encode("utf-8"))
+        data = json.loads(ryml.emit_json(tree))
+        documents = data if tree.is_stream(tree.root_id()) else [data]
+    except Exception:  # noqa: BLE001 - anything rapidyaml or its JSON cannot do, PyYAML decides
+        return load_all_text(text, file)
+    return [doc for doc in documents if doc is not None]
 
 
 def load_file(path: Path, display: str) -> Any:

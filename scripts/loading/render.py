@@ -22,7 +22,7 @@ import yaml
 
 from scripts.core.errors import InputError
 from scripts.core.model import Finding, Render, Resource, SourceRef, Target
-from scripts.core.yamlio import _Loader, check_duplicate_keys, document_lines, load_all_text, load_file
+from scripts.core.yamlio import _Loader, check_duplicate_keys, document_lines, load_all_text, load_file, load_render
 from scripts.loading import sourceignore
 from scripts.loading.discover import kustomization_file
 
@@ -240,7 +240,7 @@ def _lazy(target: Target, text: str, index: SourceIndex) -> Render:
 
     def parse() -> list[Resource]:
         try:
-            return _objects(target, load_all_text(text, target.path), index)
+            return _objects(target, load_render(text, target.path), index)
         except InputError as exc:  # kustomize emitted something unparsable: report, do not crash
             render.error = f"kustomize output is not YAML: {exc.message}"
             return []
