@@ -11,6 +11,8 @@ version, and cached for the run.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import re
 from dataclasses import dataclass, field
@@ -29,10 +31,14 @@ GENERATED_DIR = Path(__file__).resolve().parents[2] / "schemas" / "generated"
 _MISSING = object()
 
 
+@functools.cache
 def _k8s_schema_root() -> Path:
-    import kubernetes_validate
-
-    return Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+    # Found, not imported: importing kubernetes_validate imports the jsonschema
+    # package (70 ms per process) for files we only read.
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or spec.origin is None:
+        raise UsageError("kubernetes-validate is not installed: run `make setup`")
+    return Path(spec.origin).parent / "kubernetes-json-schema"
 
 
 def available_versions() -> list[str]:
