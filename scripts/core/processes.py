@@ -18,3 +18,9 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
         if process.is_alive():
             process.kill()
             process.join()
+    # Let the pool's manager thread finish closing its wake-up pipe now: left
+    # running, it can close the pipe while the interpreter's exit hook writes
+    # to it, which prints a traceback after an interrupt ("Bad file descriptor").
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        manager.join(timeout=5)
