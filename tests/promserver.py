@@ -34,6 +34,7 @@ class Slot:
     error_share: float = 0.0
     latency: dict[float, float] = field(default_factory=lambda: {50: 0.90, 100: 0.98, 250: 0.999, 500: 1.0})
     load_failures_per_hour: float = 0.0
+    drift_score: float | None = None  # a gauge, when the slot reports one
 
 
 def _labels(namespace: str, version: str, extra: str = "") -> str:
@@ -45,7 +46,7 @@ def openmetrics(scenarios: dict[str, dict[str, Slot]], end: float) -> str:
     """Counters and histograms for each namespace and version, one sample
     every STEP seconds for SPAN seconds up to `end`."""
     times = [end - SPAN + i * STEP for i in range(SPAN // STEP + 1)]
-    requests_lines, histogram_lines, load_lines = [], [], []
+    requests_lines, histogram_lines, load_lines, drift_lines = [], [], [], []
     for namespace, slots in scenarios.items():
         for version, slot in slots.items():
             for code, share in (("200", 1 - slot.error_share), ("503", slot.error_share)):
@@ -66,10 +67,15 @@ def openmetrics(scenarios: dict[str, dict[str, Slot]], end: float) -> str:
                      f'version="{version}"}}'
             load_lines += [f"{series} {slot.load_failures_per_hour * (t - times[0]) / 3600:.3f} {t:.3f}"
                            for t in times]
+            if slot.drift_score is not None:
+                series = f'model_drift_score{{job="ai-inference-service",namespace="{namespace}",' \
+                         f'version="{version}"}}'
+                drift_lines += [f"{series} {slot.drift_score:.3f} {t:.3f}" for t in times]
     return "\n".join([
         "# TYPE istio_requests counter", *requests_lines,
         "# TYPE istio_request_duration_milliseconds histogram", *histogram_lines,
         "# TYPE model_load_failures counter", *load_lines,
+        "# TYPE model_drift_score gauge", *drift_lines,
         "# EOF", ""])
 
 

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.skipif(not promserver.available(),
 
 SCENARIOS = {
     # 10 % canary; a handful of errors among a thousand requests is noise.
-    "ai-inference-prod": {"v1": Slot(15, error_share=0.001), "v2": Slot(1.7, error_share=0.002)},
+    "ai-inference-prod": {"v1": Slot(15, error_share=0.001, drift_score=0.12),
+                          "v2": Slot(1.7, error_share=0.002, drift_score=0.15)},
     # v2 fails 5 % of requests, v1 0.2 %.
     "ai-inference-staging": {"v1": Slot(8, error_share=0.002), "v2": Slot(2, error_share=0.05)},
     # v2's tail is seconds long: p99 above gpu's 2,000 ms ceiling and far above v1's.
@@ -29,6 +30,8 @@ SCENARIOS = {
                          "v2": Slot(2, latency={250: 0.5, 1000: 0.9, 2500: 0.95, 5000: 1.0})},
     # weight 50 in the overlay, but nothing reaches v2 (its pods are not ready)
     "ai-inference-dev": {"v1": Slot(3), "v2": Slot(0)},
+    # healthy traffic, but the new model sees inputs far from its training data
+    "ai-inference-drift": {"v1": Slot(15, drift_score=0.1), "v2": Slot(2, drift_score=0.55)},
 }
 
 
@@ -61,6 +64,7 @@ def test_a_healthy_canary_advances(tmp_path, prometheus_url):
     assert set(_checks(report).values()) == {"pass"}
     assert report["namespace"] == "ai-inference-prod" and report["window"] == "10m"
     assert 900 < report["v2"]["requests"] < 1100 and report["v2"]["errors"] > 0  # errors, but noise
+    assert report["v2"]["drift_score"] == pytest.approx(0.15) and _checks(report)["model drift score"] == "pass"
     assert "verdict: healthy (advance)" in proc.stdout
     for column in ("check", "v1", "v2", "threshold", "verdict"):
         assert column in proc.stdout.splitlines()[1]
@@ -88,6 +92,18 @@ def test_no_canary_traffic_is_inconclusive(tmp_path, prometheus_url):
     assert proc.returncode == 3 and report["verdict"] == "inconclusive"
     assert _checks(report)["canary traffic"] == "inconclusive"
     assert "hold: not enough evidence" in proc.stdout
+
+
+def test_a_drifting_model_rolls_back(tmp_path, prometheus_url):
+    """The drift scenario runs in a namespace of its own: analyze reads the
+    namespace from the overlay, so a copy of prod pointing there is judged."""
+    from scripts.pullrequest import analysis, canary, canaryconfig, prometheus
+
+    limits = canaryconfig.load(REPO, canary.environments(REPO))["prod"]
+    result = analysis.analyze(prometheus.Prometheus(prometheus_url), "prod", "ai-inference-drift", limits)
+    checks = {c.name: c.verdict for c in result.checks}
+    assert checks["model drift score"] == "fail" and result.verdict == "unhealthy"
+    assert checks["5xx share"] == "pass" and checks["p99 latency"] == "pass"
 
 
 def test_a_window_with_no_data_is_inconclusive(tmp_path, prometheus_url):

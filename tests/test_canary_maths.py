@@ -37,7 +37,7 @@ def _verdicts(v1, v2, limits=LIMITS):
 
 def test_a_handful_of_errors_is_not_a_regression():
     checks = _verdicts(SlotStats(45000, 10, 120), SlotStats(5000, 3, 125))
-    assert set(checks.values()) == {"pass"}
+    assert set(checks.values()) == {"pass", "n/a"} and checks["model drift score"] == "n/a"
 
 
 def test_few_requests_that_all_fail_are_unhealthy_not_inconclusive():
@@ -62,6 +62,12 @@ def test_no_v1_traffic_leaves_only_the_absolute_checks():
                              analysis.judge(SlotStats(), SlotStats(5000, 0, 100), LIMITS)).verdict == "healthy"
 
 
+def test_drift_score_is_judged_when_reported():
+    assert _verdicts(SlotStats(45000, 0, 100), SlotStats(5000, 0, 100))["model drift score"] == "n/a"
+    assert _verdicts(SlotStats(45000, 0, 100), SlotStats(5000, 0, 100, drift_score=0.2))["model drift score"] == "pass"
+    assert _verdicts(SlotStats(45000, 0, 100), SlotStats(5000, 0, 100, drift_score=0.4))["model drift score"] == "fail"
+
+
 def test_model_load_failures_fail_the_canary():
     checks = _verdicts(SlotStats(45000, 0, 100), SlotStats(5000, 0, 100, load_failures=2))
     assert checks["model load failures"] == "fail"
@@ -83,6 +89,7 @@ def test_schedule_steps():
     ("environments:\n  prod: {schedule: [10, 50]}\n", "ends at 100"),
     ("environments:\n  prod: {window: ten}\n", "window must be a Prometheus duration"),
     ("environments:\n  prod: {typo: 1}\n", "environments.prod.typo: unknown setting"),
+    ("environments:\n  prod: {drift_score_max: 1.5}\n", "drift_score_max must be a score between 0 and 1"),
     ("environments:\n  qa: {}\n", "environments.qa: no such overlay"),
 ])
 def test_config_errors_name_the_file_and_key(tmp_path, text, error):

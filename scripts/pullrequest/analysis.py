@@ -4,8 +4,9 @@ The evidence is what the mesh already measures: Istio's standard metrics as
 the destination proxies report them (`istio_requests_total` for traffic and
 the 5xx share, `istio_request_duration_milliseconds_bucket` for p99 latency),
 for the Service's v1 and v2 workloads in the environment's namespace, plus
-the model server's own `model_load_failures_total`, which monitoring/ alerts
-on. Shares are judged with 95 % confidence bounds, so a handful of errors
+the model server's own metrics that monitoring/ alerts on:
+`model_load_failures_total` and `model_drift_score` (the model's behaviour on
+live inputs). Shares are judged with 95 % confidence bounds, so a handful of errors
 among thousands of requests is noise, not a regression.
 """
 
@@ -28,6 +29,7 @@ class SlotStats:
     errors: float = 0.0  # 5xx responses
     p99_ms: float | None = None
     load_failures: float = 0.0
+    drift_score: float | None = None  # highest model_drift_score in the window; None: not reported
 
     @property
     def error_share(self) -> float | None:
@@ -86,6 +88,8 @@ def queries(namespace: str, window: str) -> dict[str, str]:
                   f"(rate(istio_request_duration_milliseconds_bucket{{{base}}}[{window}])))",
         "load_failures": "sum by (version) (increase(model_load_failures_total"
                          f"{{job=\"{SERVICE}\",namespace=\"{namespace}\"}}[{window}]))",
+        "drift_score": "max by (version) (max_over_time(model_drift_score"
+                       f"{{job=\"{SERVICE}\",namespace=\"{namespace}\"}}[{window}]))",
     }
 
 
@@ -97,7 +101,7 @@ def collect(prometheus: Prometheus, namespace: str, window: str, at: float | Non
             slot = sample.labels.get("destination_version") or sample.labels.get("version")
             if slot in stats:
                 value = sample.value
-                setattr(stats[slot], measure, value if measure == "p99_ms" else (value or 0.0))
+                setattr(stats[slot], measure, value if measure in ("p99_ms", "drift_score") else (value or 0.0))
     return stats["v1"], stats["v2"]
 
 
@@ -121,6 +125,10 @@ def difference_lower_bound(e1: float, n1: float, e2: float, n2: float, z: float 
 
 def _percent(share: float | None) -> str:
     return "-" if share is None else f"{share * 100:.2f}%"
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _ms(value: float | None) -> str:
@@ -175,6 +183,15 @@ def judge(v1: SlotStats, v2: SlotStats, limits: Thresholds) -> list[Check]:
         checks.append(Check("p99 latency vs v1", _ms(v1.p99_ms), _ms(v2.p99_ms), threshold,
                             "fail" if slower else "pass",
                             f"v2 is {v2.p99_ms / v1.p99_ms:.2f}x v1" if slower else ""))
+
+    if v2.drift_score is None:
+        checks.append(Check("model drift score", _score(v1.drift_score), "-", f"<= {limits.drift_score_max:g}",
+                            "n/a", "v2 reports no model_drift_score"))
+    else:
+        drifted = v2.drift_score > limits.drift_score_max
+        checks.append(Check("model drift score", _score(v1.drift_score), _score(v2.drift_score),
+                            f"<= {limits.drift_score_max:g}", "fail" if drifted else "pass",
+                            "v2's live inputs drift from its training data" if drifted else ""))
 
     failed_loads = v2.load_failures > limits.model_load_failures_max
     checks.append(Check("model load failures", f"{v1.load_failures:.0f}", f"{v2.load_failures:.0f}",

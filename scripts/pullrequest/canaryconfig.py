@@ -25,6 +25,7 @@ class Thresholds:
     latency_p99_ratio_max: float
     latency_p99_slack_ms: float
     model_load_failures_max: int
+    drift_score_max: float
     schedule: tuple[int, ...]
 
     def next_weight(self, current: int) -> int | None:
@@ -41,6 +42,7 @@ _KINDS: dict[str, tuple[type, str]] = {
     "latency_p99_ratio_max": (float, "a ratio of at least 1"),
     "latency_p99_slack_ms": (float, "milliseconds, 0 or more"),
     "model_load_failures_max": (int, "a whole number, 0 or more"),
+    "drift_score_max": (float, "a score between 0 and 1"),
     "schedule": (list, "a rising list of weights from 1 to 100 that ends at 100"),
 }
 
@@ -70,6 +72,7 @@ def _check(key: str, value: object, where: str) -> object:
         "latency_p99_ratio_max": lambda v: v >= 1,
         "latency_p99_slack_ms": lambda v: v >= 0,
         "model_load_failures_max": lambda v: v >= 0,
+        "drift_score_max": lambda v: 0 <= v <= 1,
         "schedule": lambda v: bool(v) and all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 100
                                               for s in v)
         and all(a < b for a, b in zip(v, v[1:], strict=False)) and v[-1] == 100,
