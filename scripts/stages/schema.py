@@ -50,10 +50,6 @@ def available_versions() -> list[str]:
     return sorted(versions, key=lambda v: tuple(int(p) for p in v.split(".")))
 
 
-def newest_version() -> str:
-    return available_versions()[-1]
-
-
 def check_version(version: str) -> str:
     if not re.fullmatch(r"\d+\.\d+", version):
         raise UsageError(f"Kubernetes version {version}: expected MAJOR.MINOR, e.g. 1.34")
