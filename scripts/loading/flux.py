@@ -31,7 +31,7 @@ from scripts.loading.discover import KUSTOMIZATION_FILES, closure
 
 if TYPE_CHECKING:
     from scripts.loading.render import Limits
-from scripts.core.yamlio import _Loader, load_file
+from scripts.core.yamlio import _Dumper, _Loader, load_file
 
 FLUX_GROUP = "kustomize.toolkit.fluxcd.io/"
 DISABLED_ANNOTATION = "kustomize.toolkit.fluxcd.io/substitute"
@@ -438,8 +438,8 @@ def prepare(repo: Path, target: Target, tmp: Path) -> Path:
     for component in spec.get("components") or []:
         needed.add(os.path.normpath(os.path.join(target.directory, str(component))).replace(os.sep, "/"))
     leaf = _mirror(repo, target.directory, tmp, needed if needed else None)
-    (leaf / "kustomization.yaml").write_text(
-        yaml.safe_dump(_edited_kustomization(repo, target.directory, spec), sort_keys=False), encoding="utf-8")
+    edited = _edited_kustomization(repo, target.directory, spec)
+    (leaf / "kustomization.yaml").write_text(yaml.dump(edited, Dumper=_Dumper, sort_keys=False), encoding="utf-8")
     return leaf
 
 

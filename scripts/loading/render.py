@@ -18,11 +18,9 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import yaml
-
 from scripts.core.errors import InputError
 from scripts.core.model import Finding, Render, Resource, SourceRef, Target
-from scripts.core.yamlio import _Loader, check_duplicate_keys, document_lines, load_all_text, load_file, load_render
+from scripts.core.yamlio import check_duplicate_keys, document_lines, load_all_text, load_file, load_render
 from scripts.loading import sourceignore
 from scripts.loading.discover import kustomization_file
 
@@ -123,8 +121,8 @@ class SourceIndex:
         entries: list[tuple[str, str, int]] = []
         try:
             text = (self.repo / file).read_text(encoding="utf-8")
-            docs = list(yaml.load_all(text, Loader=_Loader))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            docs = load_render(text, file)  # every source file of the run: the fast loader
+        except (OSError, UnicodeDecodeError, InputError):
             docs, text = [], ""
         lines = document_lines(text)
         non_empty = [d for d in docs if d is not None]

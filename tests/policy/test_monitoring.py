@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from scripts.core.model import Render, Resource
+from scripts.core.yamlio import _Dumper
 from scripts.stages.policy_support import Violation, assert_no_violations
 
 # Grafana's built-in interval variables stand where PromQL wants a duration.
@@ -82,7 +83,7 @@ def promtool_check(renders: list[Render]) -> dict[str, str]:
                 digest = _digest(groups)
                 if digest not in files:
                     path = Path(tmp, f"{digest}.yaml")
-                    path.write_text(yaml.safe_dump({"groups": groups}))
+                    path.write_text(yaml.dump({"groups": groups}, Dumper=_Dumper))
                     files[digest] = str(path)
         if not files:
             return {}
