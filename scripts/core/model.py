@@ -25,13 +25,17 @@ class Resource:
     doc: dict[str, Any]
     source: SourceRef | None = None
 
+    # kind and api_version are read about a million times a run (every rule
+    # filters objects by kind): a string is returned as it is.
     @property
     def api_version(self) -> str:
-        return str(self.doc.get("apiVersion") or "")
+        value = self.doc.get("apiVersion")
+        return value if type(value) is str else str(value or "")
 
     @property
     def kind(self) -> str:
-        return str(self.doc.get("kind") or "")
+        value = self.doc.get("kind")
+        return value if type(value) is str else str(value or "")
 
     @property
     def metadata(self) -> dict[str, Any]:

@@ -153,15 +153,20 @@ def environment_of(render: Render) -> str | None:
 
 
 def pod_spec(obj: Resource) -> dict[str, Any] | None:
+    # Called for every object by nearly every rule: the kind is read once,
+    # and most objects (not workloads) leave at the first test.
+    kind = obj.kind
+    if kind not in WORKLOAD_KINDS:
+        return None
     spec = obj.doc.get("spec")
     if not isinstance(spec, dict):
         return None
-    if obj.kind == "Pod":
+    if kind == "Pod":
         return spec
-    if obj.kind == "CronJob":
+    if kind == "CronJob":
         spec = ((spec.get("jobTemplate") or {}).get("spec") or {})
     template = spec.get("template")
-    if obj.kind in WORKLOAD_KINDS and isinstance(template, dict):
+    if isinstance(template, dict):
         inner = template.get("spec")
         return inner if isinstance(inner, dict) else None
     return None
