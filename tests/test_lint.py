@@ -29,6 +29,13 @@ BROKEN = {
     "non-ascii": "a: \"héllo wörld\"  #ünïcode comment\nb: [x,y]\nc: 'ℤ'   \n  # comment after ℤ\nd:    1\n",
     "comments": "# top\na: 1 # inline\n#no space\nb:\n  - 1   # trailing\n    # over-indented\n",
     "block-scalars": "a: |\n  line one  \n  line two\nb: >-\n  folded\n\n\n",
+    # libyaml puts the tokens closing a text without a final newline on a
+    # line of their own; yamllint must see them where PyYAML puts them
+    "nested-ends-no-newline": "a:\n  b:\n    - c\n    - d:\n        e: f   \n# end",
+    "block-scalar-no-newline": "a: |\n  x\n  y\nb:    2",
+    # line breaks that are not \n: lines and columns as PyYAML counts them
+    "crlf": "a: 1\r\nb:   2\r\nc:\r\n  - d   \r\n",
+    "line-separator": "a: x\u2028y   \nb:  1\nc: \x85d\n",
 }
 
 

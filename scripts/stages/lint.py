@@ -16,7 +16,6 @@ a file nobody touched is not linted again. The cache is safe to delete.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import hashlib
 import json
@@ -119,22 +118,26 @@ def _parses(text: str) -> bool:
 def _libyaml_token_or_comment_generator(buffer: str) -> Iterator[Any]:
     """yamllint's token-and-comment stream (yamllint.parser), with the tokens
     scanned by libyaml instead of PyYAML's pure-Python scanner. libyaml finds
-    the same tokens at the same character offsets; what differs is mended so
-    yamllint's rules see exactly what they see from PyYAML: marks get the
-    buffer and pointer yamllint reads comments with, and the line and column
-    of that offset (libyaml places a block's end on the next line); a plain
-    scalar's style is None, not ''."""
+    the same tokens at the same character offsets, lines and columns; what
+    differs is mended so yamllint's rules see exactly what they see from
+    PyYAML: marks get the buffer and pointer yamllint reads comments with;
+    at the end of a text without a final newline, libyaml places the closing
+    tokens on a line of their own (PyYAML at the end of the last line); a
+    plain scalar's style is None, not ''."""
     loader = yaml.CBaseLoader(buffer)
-    line_starts = [0] + [i + 1 for i, ch in enumerate(buffer) if ch == "\n"]
+    end = len(buffer)
+    last_line_start = buffer.rfind("\n", 0, end) + 1
 
-    def mark(index: int, name: str) -> yaml.Mark:
-        line = bisect.bisect_right(line_starts, index) - 1
-        return yaml.Mark(name, index, line, index - line_starts[line], buffer, index)
+    def mark(scanned: Any) -> yaml.Mark:
+        line, column = scanned.line, scanned.column
+        if scanned.index == end and column == 0 and end > last_line_start:
+            line, column = line - 1, end - last_line_start
+        return yaml.Mark(scanned.name, scanned.index, line, column, buffer, scanned.index)
 
     def mended(token: Any) -> Any:
         if token is not None and not hasattr(token, "_mended"):
-            token.start_mark = mark(token.start_mark.index, token.start_mark.name)
-            token.end_mark = mark(token.end_mark.index, token.end_mark.name)
+            token.start_mark = mark(token.start_mark)
+            token.end_mark = mark(token.end_mark)
             if isinstance(token, yaml.ScalarToken) and token.style == "":
                 token.style = None
             token._mended = True
