@@ -267,12 +267,16 @@ def _mirror(repo: Path, directory: str, tmp: Path, needed: set[str] | None = Non
         if keep is not None and needed is not None:
             wanted = {p[len(prefix) + 1:].split("/")[0] if prefix else p.split("/")[0]
                       for p in needed if not prefix or p.startswith(prefix + "/")}
-        for entry in os.listdir(src):
-            if entry == keep or (keep is None and entry in KUSTOMIZATION_FILES):
-                continue
-            if wanted is not None and entry not in wanted and (src / entry).is_dir():
-                continue
-            os.symlink(src / entry, dst / entry)
+        # scandir: the entry's type comes with the listing, no stat per
+        # sibling (at 200 services, 800 builds times 200 siblings).
+        with os.scandir(src) as entries:
+            for entry in entries:
+                name = entry.name
+                if name == keep or (keep is None and name in KUSTOMIZATION_FILES):
+                    continue
+                if wanted is not None and name not in wanted and entry.is_dir():
+                    continue
+                os.symlink(entry.path, dst / name)
         if keep is None:
             break
         src, dst = src / keep, dst / keep
