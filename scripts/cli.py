@@ -154,6 +154,9 @@ def build_parser() -> Parser:
     bench.add_argument("--jobs", type=_jobs, default=None, metavar="N")
     bench.add_argument("--skip-changed", action="store_true",
                        help="do not measure `validate --changed` (it commits DIR to a new git repository)")
+    bench.add_argument("--repeat", type=_jobs, default=1, metavar="K",
+                       help="run validate and the floor K times, alternately, and report the fastest of each "
+                            "(default: 1)")
 
     merge = commands.add_parser(
         "report", help="merge validate JSON reports (from --shard jobs) into one",
@@ -419,7 +422,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from scripts import bench
 
     check_output_paths([args.report_json] if args.report_json else [])
-    bench.run(args.services, Path(args.out), args.report_json, args.jobs, with_changed=not args.skip_changed)
+    bench.run(args.services, Path(args.out), args.report_json, args.jobs, with_changed=not args.skip_changed,
+              repeat=args.repeat)
     return EXIT_OK
 
 

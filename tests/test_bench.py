@@ -39,7 +39,7 @@ def test_out_must_not_exist(tmp_path):
 def test_bench_prints_the_contract_as_its_last_line(tmp_path):
     out = tmp_path / "tree"
     proc = subprocess.run([sys.executable, "-m", "scripts", "bench", "--services", "1", "--out", str(out),
-                           "--skip-changed", "--report-json", str(tmp_path / "r.json")], cwd=REPO,
+                           "--skip-changed", "--repeat", "2", "--report-json", str(tmp_path / "r.json")], cwd=REPO,
                           env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -47,6 +47,12 @@ def test_bench_prints_the_contract_as_its_last_line(tmp_path):
     assert result["floor_seconds"] > 0
     assert result["ratio"] == pytest.approx(result["seconds"]["total"] / result["floor_seconds"], abs=0.01)
     assert "floor (alone, same run" in proc.stdout and "ratio validate / floor" in proc.stdout
+    # --repeat: validate and both parts of the floor run twice; the fastest of each is the figure
+    validate_line = next(line for line in proc.stdout.splitlines() if line.startswith("validate: "))
+    floor_line = next(line for line in proc.stdout.splitlines() if line.startswith("floor "))
+    assert "best of 2" in validate_line and floor_line.count("best of 2") == 2
+    runs = [float(v) for v in validate_line.split("best of 2: ")[1].rstrip(")").split(", ")]
+    assert result["seconds"]["total"] == pytest.approx(min(runs), abs=0.01)
     assert result["services"] == 1 and result["targets"] == 11 and result["objects"] > 150
     assert set(result["seconds"]) == {"render", "lint", "schema", "security", "policy", "total"}
     assert result["peak_rss_mb"] > 0
