@@ -32,3 +32,24 @@ def test_a_stopped_pool_exits_quietly(tmp_path):
                               text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(REPO)))
         assert proc.returncode == 0 and proc.stdout.strip() == "stopped", proc.stderr
         assert "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_stop_pool_waits_for_the_pool_manager_thread():
+    """shutdown() drops the pool's reference to its manager thread, so the
+    thread must be taken before it: once stop_pool returns, the thread has
+    closed its wake-up pipe and ended (the exit hook cannot race it)."""
+    import multiprocessing
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    from scripts.core.processes import stop_pool
+
+    for _ in range(3):
+        pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
+        futures = [pool.submit(time.sleep, 5) for _ in range(4)]
+        time.sleep(0.5)
+        manager = pool._executor_manager_thread
+        assert manager is not None and manager.is_alive()
+        stop_pool(pool)
+        assert not manager.is_alive()
+        assert all(f.done() for f in futures)
