@@ -192,8 +192,8 @@ def run(services: int, out: Path, report_json: str | None, jobs: int | None = No
         totals.append(latest.timings["total"])
         floors.append(measure_floor(out, latest.renders, workers))
         if result is None or latest.timings["total"] < result.timings["total"]:
-            result = latest  # only the fastest run's renders are kept, besides the one running
-        latest = None
+            result = latest
+        del latest  # only the fastest run's renders are kept, besides the one running
     assert result is not None
     if report_json:
         report.write_json(report_json, result)

@@ -351,10 +351,9 @@ def _render(repo: Path, targets: list[Target], jobs: int | None, index: SourceIn
     try:
         for number, target in enumerate(targets):
             submit(number, target)
-        submitted = outstanding = len(targets)
-        while outstanding:
+        submitted = len(targets)
+        while len(results) < submitted:
             number, future = done.get()
-            outstanding -= 1
             render = future.result()
             results[number] = render
             if on_render is not None:
@@ -369,7 +368,6 @@ def _render(repo: Path, targets: list[Target], jobs: int | None, index: SourceIn
             for build in builds:
                 submit(submitted, build)
                 submitted += 1
-                outstanding += 1
     except BaseException:
         # Interrupted: start no further kustomize; those running are bounded
         # by the render timeout (and got the terminal's SIGINT themselves).
