@@ -108,7 +108,8 @@ def run(options: Options) -> Report:
             lint_job = helper.submit(_timed, lint.run, repo, [], files, True)
 
         progress(f"rendering {len(targets)} targets")
-        on_render = checkov.submit if checkov is not None else None
+        checks = _StreamedChecks(repo, version, options.stages, checkov)
+        on_render = checks.add if checks.wanted else None
         if options.only is not None:  # --changed rendered its choice (Flux builds included) already
             roots = {t.path for t in targets}
             renders = [options.prerendered[p] for p in sorted(options.only) if p.split("#")[0] in roots]
@@ -121,7 +122,7 @@ def run(options: Options) -> Report:
         findings += render_findings(renders)
         timings["render"] = time.perf_counter() - t0
 
-        stage_findings = _own_stages(options, repo, renders, version, timings, progress, lint_job)
+        stage_findings = _own_stages(options, repo, renders, timings, progress, lint_job, checks)
         if checkov is not None:
             progress("security: waiting for checkov")
             stage_findings["security"] = checkov.findings()
@@ -145,8 +146,29 @@ def _timed(function, *args):
     return result, time.perf_counter() - t0
 
 
-def _own_stages(options: Options, repo: Path, renders: list[Render], version: str, timings: dict[str, float],
-                progress: Progress, lint_job: Future | None) -> dict[str, list[Finding]]:
+class _StreamedChecks:
+    """What runs on each render as it is made, while kustomize makes the
+    next: hand it to checkov's workers first, then schema and the policy
+    rules that need one render. (Run after the last render, they left one
+    core idle: 2.5 s at 50 services, 8 s at 200.)"""
+
+    def __init__(self, repo: Path, version: str, stages: list[str], checkov: security.CheckovRun | None):
+        self.checkov = checkov
+        self.schema = schema.SchemaRun(repo, version) if "schema" in stages else None
+        self.policy = policy.PolicyRun(repo, version, PolicyConfig.load(repo)) if "policy" in stages else None
+        self.wanted = any(stage is not None for stage in (checkov, self.schema, self.policy))
+
+    def add(self, render: Render) -> None:
+        if self.checkov is not None:
+            self.checkov.submit(render)
+        if self.schema is not None:
+            self.schema.add(render)
+        if self.policy is not None:
+            self.policy.add(render)
+
+
+def _own_stages(options: Options, repo: Path, renders: list[Render], timings: dict[str, float], progress: Progress,
+                lint_job: Future | None, checks: _StreamedChecks) -> dict[str, list[Finding]]:
     """lint, schema and policy: this project's own stages."""
     stage_findings: dict[str, list[Finding]] = {stage: [] for stage in STAGES}
     if lint_job is not None:
@@ -160,18 +182,17 @@ def _own_stages(options: Options, repo: Path, renders: list[Render], version: st
         workflows = options.shard is not None and options.shard[0] == 1
         stage_findings["lint"] = lint.run(repo, [r.target for r in renders], files=files, workflows=workflows)
         timings["lint"] = time.perf_counter() - t0
-    if "schema" in options.stages:
+    # schema and policy: their time is what they took on each render plus what is left at the end.
+    if checks.schema is not None:
         progress("schema: validating objects")
+        stage_findings["schema"] = checks.schema.finish(renders)
         t0 = time.perf_counter()
-        stage_findings["schema"] = schema.run(repo, renders, version)
         # --changed: updates the API server would refuse (immutable fields).
         for render in renders if options.base_renders else []:
             stage_findings["schema"] += immutable.findings(options.base_renders.get(render.target.path), render)
-        timings["schema"] = time.perf_counter() - t0
-    if "policy" in options.stages:
+        timings["schema"] = checks.schema.seconds + time.perf_counter() - t0
+    if checks.policy is not None:
         progress("policy: tests/policy")
-        t0 = time.perf_counter()
-        context = policy.PolicyContext(repo, renders, version, PolicyConfig.load(repo))
-        stage_findings["policy"] = policy.run(context)
-        timings["policy"] = time.perf_counter() - t0
+        stage_findings["policy"] = checks.policy.finish(renders)
+        timings["policy"] = checks.policy.seconds
     return stage_findings

@@ -61,3 +61,36 @@ def test_no_rules_is_an_error_not_a_pass(real_renders, monkeypatch):
     monkeypatch.setattr(policy, "load_rules", lambda: [])
     context = PolicyContext(REPO, [real_renders["overlays/dev"]], "1.34", PolicyConfig.load(REPO))
     assert [f.rule for f in policy.run(context)] == ["policy-suite-error"]
+
+
+def test_rules_run_as_renders_arrive_give_the_findings_of_one_run_at_the_end(real_renders):
+    """validate calls `add` on each render as kustomize finishes it, in no
+    fixed order; the findings must be those, in the order, of `run`."""
+    renders = _broken_renders(real_renders)
+    config = PolicyConfig.load(REPO)
+    at_the_end = [f.as_dict() for f in policy.run(PolicyContext(REPO, renders, "1.34", config))]
+    streamed = policy.PolicyRun(REPO, "1.34", config)
+    for render in reversed(renders[1:]):  # the first never arrives: finish must check it itself
+        streamed.add(render)
+    assert [f.as_dict() for f in streamed.finish(renders)] == at_the_end
+    assert len({f["target"] for f in at_the_end}) == len(CASES)  # one finding set per broken copy
+
+
+def test_per_render_rules_are_those_that_need_no_other_render(real_renders, monkeypatch):
+    seen = []
+
+    def one(render):
+        seen.append(("one", render.target.path))
+        return []
+
+    def every(render, clusters):
+        seen.append(("every", render.target.path))
+        return []
+
+    rules = [policy.Rule("one", one, ("render",)), policy.Rule("every", every, ("render", "clusters"))]
+    monkeypatch.setattr(policy, "load_rules", lambda: rules)
+    run = policy.PolicyRun(REPO, "1.34", PolicyConfig.load(REPO))
+    run.add(real_renders["overlays/dev"])
+    assert seen == [("one", "overlays/dev")]
+    run.finish([real_renders["overlays/dev"]])
+    assert seen == [("one", "overlays/dev"), ("every", "overlays/dev")]  # not checked twice

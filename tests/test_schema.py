@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from pathlib import Path
@@ -286,3 +287,16 @@ def test_sync_without_the_network_is_one_short_line(tmp_path):
         crdschemas.sync(_sources(tmp_path, content), tmp_path / "crds", session=Offline())
     assert caught.value.message == ("cannot fetch widgets from https://example.invalid/v1.0/config/widgets.yaml: "
                                     "name or service not known")
+
+
+def test_schema_run_as_renders_arrive_gives_the_findings_of_one_run_at_the_end(real_renders):
+    renders = [copy.deepcopy(real_renders[path]) for path in sorted(real_renders)]
+    for render in renders[::2]:  # a defect in every other render, the last included
+        render.objects[0].doc.setdefault("spec", {})["unknownField"] = 1
+    renders[-1].objects[-1].doc["spec"] = {"unknownField": 1}
+    at_the_end = [f.as_dict() for f in schema.run(REPO, renders, "1.34")]
+    streamed = schema.SchemaRun(REPO, "1.34")
+    for render in reversed(renders[:-1]):  # the last never arrives: finish must check it itself
+        streamed.add(render)
+    assert [f.as_dict() for f in streamed.finish(renders)] == at_the_end
+    assert renders[-1].target.path in {f["target"] for f in at_the_end}

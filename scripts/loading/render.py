@@ -356,18 +356,18 @@ def _render(repo: Path, targets: list[Target], jobs: int | None, index: SourceIn
             number, future = done.get()
             render = future.result()
             results[number] = render
+            # Parse only renders that can hold Flux objects; the rest stay text for now.
+            if kustomizations is not None and render.ok and flux.FLUX_GROUP in (render.text or "") \
+                    and any(flux.is_flux_kustomization(o) for o in render.objects):
+                if tree_patterns is None:  # one walk of the tree per run, not one per cluster root
+                    tree_patterns = sourceignore.repository_patterns(repo)
+                builds, expansions[render.target.path] = flux.expand(repo, render, kustomizations, tree_patterns)
+                for build in builds:
+                    submit(submitted, build)
+                    submitted += 1
+            # After the builds are queued: kustomize should not wait for what on_render does.
             if on_render is not None:
                 on_render(render)
-            # Parse only renders that can hold Flux objects; the rest stay text for now.
-            if kustomizations is None or not render.ok or flux.FLUX_GROUP not in (render.text or "") \
-                    or not any(flux.is_flux_kustomization(o) for o in render.objects):
-                continue
-            if tree_patterns is None:  # one walk of the tree per run, not one per cluster root
-                tree_patterns = sourceignore.repository_patterns(repo)
-            builds, expansions[render.target.path] = flux.expand(repo, render, kustomizations, tree_patterns)
-            for build in builds:
-                submit(submitted, build)
-                submitted += 1
     except BaseException:
         # Interrupted: start no further kustomize; those running are bounded
         # by the render timeout (and got the terminal's SIGINT themselves).

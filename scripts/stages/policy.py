@@ -19,6 +19,7 @@ import io
 import os
 import pkgutil
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,49 +140,90 @@ def _rule_error(target: str, rule: str, error: BaseException) -> Finding:
                    message="rule failed: " + (text[0] if text else type(error).__name__))
 
 
+# The inputs a rule may take that do not depend on the other renders: a
+# rule that takes only these runs on each render as soon as it is made.
+PER_RENDER_INPUTS = frozenset({"render", "config", "kubernetes_version", "repo", "store"})
+
+
+class PolicyRun:
+    """Every rule on every render that rendered, called directly. `add` runs
+    the rules that need one render on it at once, so `validate` can check
+    each render while kustomize makes the next; `finish` runs the rules that
+    need every render (session inputs) and returns the findings in the
+    order `run` gives them: by rule, then by render."""
+
+    def __init__(self, repo: Path, kubernetes_version: str, config: PolicyConfig):
+        from scripts.stages.schema import SchemaStore
+
+        self.rules = load_rules()
+        self._lazy: dict[str, Callable[[], Any]] = {
+            "config": lambda: config,
+            "kubernetes_version": lambda: kubernetes_version,
+            "repo": lambda: repo,
+            "store": lambda: SchemaStore(repo, kubernetes_version),
+        }
+        self._values: dict[str, Any] = {}
+        self._missing_tools = [rule.requires for rule in self.rules
+                               if rule.requires and not shutil.which(rule.requires)]
+        self._per_render = [rule for rule in self.rules if set(rule.params) <= PER_RENDER_INPUTS
+                            and rule.requires not in self._missing_tools]
+        self._results: dict[tuple[str, str], list[Finding]] = {}  # (rule, render path): its findings
+        self.seconds = 0.0
+
+    def _value(self, name: str) -> Any:
+        if name not in self._values:
+            self._values[name] = self._lazy[name]()
+        return self._values[name]
+
+    def _check(self, rule: Rule, render: Render) -> list[Finding]:
+        shared = {name: self._value(name) for name in rule.params if name != "render"}
+        try:
+            violations = rule.check(render=render, **shared)
+        except Exception as error:  # noqa: BLE001 - a crashing rule is that rule's finding
+            return [_rule_error(render.target.path, rule.name, error)]
+        return _findings(violations, render.target.path, rule.name)
+
+    def add(self, render: Render) -> None:
+        t0 = time.perf_counter()
+        render.objects  # noqa: B018 - parse first: output kustomize made but YAML cannot read is not ok
+        if render.ok:
+            for rule in self._per_render:
+                self._results[(rule.name, render.target.path)] = self._check(rule, render)
+        self.seconds += time.perf_counter() - t0
+
+    def finish(self, all_renders: list[Render]) -> list[Finding]:
+        t0 = time.perf_counter()
+        try:
+            return self._finish(all_renders)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+    def _finish(self, all_renders: list[Render]) -> list[Finding]:
+        renders = [r for r in all_renders if r.ok]
+        if not renders:
+            return []
+        if not self.rules:  # a suite that lost its rules must not read as a pass
+            return [Finding(stage="policy", target=".", rule="policy-suite-error", severity="error",
+                            message=f"no rules found in {SUITE}")]
+        for name, compute in session_inputs().items():
+            self._lazy[name] = lambda compute=compute: compute(renders)
+        findings: list[Finding] = []
+        for rule in self.rules:
+            if rule.requires in self._missing_tools:
+                if os.environ.get("CI") == "true":  # a CI without the tool must not pass silently
+                    findings.append(Finding(stage="policy", target=".", rule=rule.name, severity="error",
+                                            message=f"{rule.requires} is not installed, and CI must run this "
+                                                    "rule (Debian package prometheus)"))
+                continue
+            for render in renders:
+                known = self._results.get((rule.name, render.target.path))
+                findings += known if known is not None else self._check(rule, render)
+        return findings
+
+
 def run(context: PolicyContext) -> list[Finding]:
     """Every rule on every render that rendered, called directly."""
-    renders = [r for r in context.renders if r.ok]
-    if not renders:
-        return []
-    from scripts.stages.schema import SchemaStore
-
-    lazy: dict[str, Callable[[], Any]] = {
-        "config": lambda: context.config,
-        "kubernetes_version": lambda: context.kubernetes_version,
-        "repo": lambda: context.repo,
-        "store": lambda: SchemaStore(context.repo, context.kubernetes_version),
-    }
-    for name, compute in session_inputs().items():
-        lazy[name] = lambda compute=compute: compute(renders)
-    values: dict[str, Any] = {}
-
-    def value(name: str) -> Any:
-        if name not in values:
-            values[name] = lazy[name]()
-        return values[name]
-
-    findings: list[Finding] = []
-    rules = load_rules()
-    if not rules:  # a suite that lost its rules must not read as a pass
-        return [Finding(stage="policy", target=".", rule="policy-suite-error", severity="error",
-                        message=f"no rules found in {SUITE}")]
-    for rule in rules:
-        if rule.requires and not shutil.which(rule.requires):
-            if os.environ.get("CI") == "true":  # a CI without the tool must not pass silently
-                findings.append(Finding(stage="policy", target=".", rule=rule.name, severity="error",
-                                        message=f"{rule.requires} is not installed, and CI must run this rule "
-                                                "(Debian package prometheus)"))
-            continue
-        shared = {name: value(name) for name in rule.params if name != "render"}
-        for render in renders:
-            try:
-                violations = rule.check(render=render, **shared)
-            except Exception as error:  # noqa: BLE001 - a crashing rule is that rule's finding
-                findings.append(_rule_error(render.target.path, rule.name, error))
-                continue
-            findings += _findings(violations, render.target.path, rule.name)
-    return findings
+    return PolicyRun(context.repo, context.kubernetes_version, context.config).finish(context.renders)
 
 
 def run_suite(context: PolicyContext, suite: Path = SUITE) -> list[Finding]:

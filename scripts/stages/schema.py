@@ -15,6 +15,7 @@ import functools
 import importlib.util
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -257,13 +258,39 @@ def next_minor(version: str) -> str | None:
     return upcoming if upcoming in available_versions() else None
 
 
+class SchemaRun:
+    """The schema stage on renders as they arrive (`add`, which `validate`
+    calls while kustomize makes the next render); `finish` returns the
+    findings in render order, checking any render not added yet."""
+
+    def __init__(self, repo: Path, kubernetes_version: str, store: SchemaStore | None = None):
+        self.store = store or SchemaStore(repo, kubernetes_version)
+        self.skips = SkipList.load(repo / "schemas" / "skip.yaml", "schemas/skip.yaml")
+        self.upcoming = next_minor(kubernetes_version)
+        self._results: dict[str, list[Finding]] = {}  # by render path
+        self.seconds = 0.0
+
+    def _check(self, render: Render) -> list[Finding]:
+        findings: list[Finding] = []
+        for obj in render.objects:
+            findings.extend(validate_object(self.store, self.skips, render.target.path, obj, self.upcoming))
+        return findings
+
+    def add(self, render: Render) -> None:
+        t0 = time.perf_counter()
+        self._results[render.target.path] = self._check(render)
+        self.seconds += time.perf_counter() - t0
+
+    def finish(self, renders: list[Render]) -> list[Finding]:
+        t0 = time.perf_counter()
+        findings: list[Finding] = []
+        for render in renders:
+            known = self._results.get(render.target.path)
+            findings += known if known is not None else self._check(render)
+        self.seconds += time.perf_counter() - t0
+        return findings
+
+
 def run(repo: Path, renders: list[Render], kubernetes_version: str,
         store: SchemaStore | None = None) -> list[Finding]:
-    store = store or SchemaStore(repo, kubernetes_version)
-    skips = SkipList.load(repo / "schemas" / "skip.yaml", "schemas/skip.yaml")
-    upcoming = next_minor(kubernetes_version)
-    findings: list[Finding] = []
-    for render in renders:
-        for obj in render.objects:
-            findings.extend(validate_object(store, skips, render.target.path, obj, upcoming))
-    return findings
+    return SchemaRun(repo, kubernetes_version, store).finish(renders)
