@@ -42,13 +42,14 @@ def _k8s_schema_root() -> Path:
     return Path(spec.origin).parent / "kubernetes-json-schema"
 
 
-def available_versions() -> list[str]:
+@functools.cache  # the installed package's directory: listed once per process, not once per render
+def available_versions() -> tuple[str, ...]:
     versions = set()
     for entry in _k8s_schema_root().iterdir():
         match = re.match(r"^v(\d+\.\d+)\.\d+-local-strict$", entry.name)
         if match:
             versions.add(match.group(1))
-    return sorted(versions, key=lambda v: tuple(int(p) for p in v.split(".")))
+    return tuple(sorted(versions, key=lambda v: tuple(int(p) for p in v.split("."))))
 
 
 def check_version(version: str) -> str:

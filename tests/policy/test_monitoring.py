@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -23,6 +24,7 @@ from scripts.stages.policy_support import Violation, assert_no_violations
 _GRAFANA_DURATIONS = re.compile(r"\$\{?__(rate_interval|interval|range)(_ms|_s)?\}?")
 
 
+@functools.lru_cache(maxsize=4096)  # each overlay and Flux build of a service repeats the same expressions
 def _parse_error(expr: str) -> str | None:
     try:
         promql_parser.parse(expr)
