@@ -107,11 +107,14 @@ Problem = tuple[int, int, str, str, str]  # line, column, rule, level, descripti
 
 
 def _parses(text: str) -> bool:
+    """Whether libyaml parses the text (raw_parse: no Python event objects made)."""
+    loader = yaml.CBaseLoader(text)
     try:
-        for _ in yaml.parse(text, Loader=yaml.CBaseLoader):
-            pass
+        loader.raw_parse()
     except yaml.YAMLError:
         return False
+    finally:
+        loader.dispose()
     return True
 
 
@@ -127,34 +130,37 @@ def _libyaml_token_or_comment_generator(buffer: str) -> Iterator[Any]:
     loader = yaml.CBaseLoader(buffer)
     end = len(buffer)
     last_line_start = buffer.rfind("\n", 0, end) + 1
-
-    def mark(scanned: Any) -> yaml.Mark:
-        line, column = scanned.line, scanned.column
-        if scanned.index == end and column == 0 and end > last_line_start:
-            line, column = line - 1, end - last_line_start
-        return yaml.Mark(scanned.name, scanned.index, line, column, buffer, scanned.index)
-
-    def mended(token: Any) -> Any:
-        if token is not None and not hasattr(token, "_mended"):
-            token.start_mark = mark(token.start_mark)
-            token.end_mark = mark(token.end_mark)
-            if isinstance(token, yaml.ScalarToken) and token.style == "":
-                token.style = None
-            token._mended = True
-        return token
-
+    # Every token first, each mended once; then yamllint's stream, which
+    # pairs each token with the one before and the two after.
+    tokens = []
+    scanned_to_the_end = False
     try:
-        previous, current = None, mended(loader.get_token())
-        while current is not None:
-            following = mended(loader.get_token())
-            after = mended(loader.peek_token()) if loader.check_token() else None
-            yield yaml_parser.Token(current.start_mark.line + 1, current, previous, following, after)
-            yield from yaml_parser.comments_between_tokens(current, following)
-            previous, current = current, following
+        while (token := loader.get_token()) is not None:
+            for attr in ("start_mark", "end_mark"):
+                scanned = getattr(token, attr)
+                line, column, index = scanned.line, scanned.column, scanned.index
+                if index == end and column == 0 and end > last_line_start:
+                    line, column = line - 1, end - last_line_start
+                setattr(token, attr, yaml.Mark(scanned.name, index, line, column, buffer, index))
+            if token.__class__ is yaml.ScalarToken and token.style == "":
+                token.style = None
+            tokens.append(token)
+        scanned_to_the_end = True
     except yaml.scanner.ScannerError:
         pass
     finally:
         loader.dispose()
+    count = len(tokens)
+    # A text the scanner stops in: yamllint's own stream ends where a token
+    # has no two scanned tokens after it, so this one does too.
+    last = count if scanned_to_the_end else count - 2
+    previous = None
+    for position, current in enumerate(tokens[:max(last, 0)]):
+        following = tokens[position + 1] if position + 1 < count else None
+        after = tokens[position + 2] if position + 2 < count else None
+        yield yaml_parser.Token(current.start_mark.line + 1, current, previous, following, after)
+        yield from yaml_parser.comments_between_tokens(current, following)
+        previous = current
 
 
 @contextlib.contextmanager
