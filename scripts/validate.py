@@ -155,7 +155,9 @@ class _StreamedChecks:
     def __init__(self, repo: Path, version: str, stages: list[str], checkov: security.CheckovRun | None):
         self.checkov = checkov
         self.schema = schema.SchemaRun(repo, version) if "schema" in stages else None
-        self.policy = policy.PolicyRun(repo, version, PolicyConfig.load(repo)) if "policy" in stages else None
+        self.policy = policy.PolicyRun(repo, version, PolicyConfig.load(repo),
+                                       store=self.schema.store if self.schema is not None else None) \
+            if "policy" in stages else None
         self.wanted = any(stage is not None for stage in (checkov, self.schema, self.policy))
 
     def add(self, render: Render) -> None:

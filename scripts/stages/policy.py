@@ -152,7 +152,9 @@ class PolicyRun:
     need every render (session inputs) and returns the findings in the
     order `run` gives them: by rule, then by render."""
 
-    def __init__(self, repo: Path, kubernetes_version: str, config: PolicyConfig):
+    def __init__(self, repo: Path, kubernetes_version: str, config: PolicyConfig, store: Any = None):
+        """`store`: the schema stage's SchemaStore when it runs too, so the
+        user's CRDs are read once."""
         from scripts.stages.schema import SchemaStore
 
         self.rules = load_rules()
@@ -160,7 +162,7 @@ class PolicyRun:
             "config": lambda: config,
             "kubernetes_version": lambda: kubernetes_version,
             "repo": lambda: repo,
-            "store": lambda: SchemaStore(repo, kubernetes_version),
+            "store": lambda: store if store is not None else SchemaStore(repo, kubernetes_version),
         }
         self._values: dict[str, Any] = {}
         self._missing_tools = [rule.requires for rule in self.rules
