@@ -4,6 +4,7 @@ syntax check in front of yamllint's cosmetic rules, and the result cache."""
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 from yamllint import linter
@@ -36,6 +37,11 @@ BROKEN = {
     # line breaks that are not \n: lines and columns as PyYAML counts them
     "crlf": "a: 1\r\nb:   2\r\nc:\r\n  - d   \r\n",
     "line-separator": "a: x\u2028y   \nb:  1\nc: \x85d\n",
+    # yamllint's `comments` rule reads past a `#` that ends the text
+    "comment-sign-at-the-end": "a: 1\n#",
+    # libyaml reads `#c` as a comment, PyYAML (so yamllint) as a syntax error
+    "block-scalar-header-comment": "a: 1\nb: |#c\n  x\n",
+    "folded-header-comment": "a: >-2#c\n    x\nb:   1\n",
 }
 
 
@@ -65,6 +71,44 @@ def test_same_problems_as_yamllint_on_every_file_of_the_tree():
         assert lint.lint_text(text, config, file) == _reference(text, config, file), file
 
 
+# Edits a person makes by mistake, applied to lines of the tree's files.
+_EDITS = (
+    lambda line: "  " + line, lambda line: line[1:], lambda line: line + "   ", lambda line: line + " #c",
+    lambda line: line + "#c", lambda line: line + " |#c", lambda line: line.replace(": ", ":   ", 1),
+    lambda line: line.replace(": ", " : ", 1), lambda line: line + "x" * 130, lambda line: line + ": yes",
+    lambda line: line.replace("- ", "-  ", 1), lambda line: "", lambda line: line + "\n\n\n",
+    lambda line: line.replace("[", "[  "), lambda line: line.replace("{", "{   "), lambda line: line + ", ,",
+    lambda line: line.replace(": ", ": &a ", 1), lambda line: line.replace(": ", ": *a ", 1),
+    lambda line: "\t" + line, lambda line: line + " \r", lambda line: "#" + line, lambda line: "   # " + line,
+    lambda line: line.replace(" ", ""), lambda line: line + " >-#", lambda line: line + "\n" + line,
+)
+
+
+def test_same_problems_as_yamllint_on_mistakes_made_to_the_tree():
+    """lint_text takes shortcuts (libyaml's syntax check and tokens); on
+    seeded random edits of every file of the tree, it must still report
+    exactly what yamllint reports. The shortcuts' two past divergences were
+    found this way (a `#` ending the text, a block header's `#`)."""
+    config = lint.load_config(REPO)
+    chooser = random.Random(11)
+    compared = broken = 0
+    for file in lint.yaml_files(REPO):
+        original = (REPO / file).read_text(encoding="utf-8").split("\n")
+        for _ in range(6):
+            lines = list(original)
+            for _ in range(chooser.randint(1, 3)):
+                at = chooser.randrange(len(lines))
+                lines[at] = chooser.choice(_EDITS)(lines[at])
+            text = "\n".join(lines)
+            if chooser.random() < 0.2:
+                text = text.rstrip("\n")
+            reference = _reference(text, config, file)
+            assert lint.lint_text(text, config, file) == reference, (file, text)
+            compared += 1
+            broken += bool(reference)
+    assert broken > compared * 0.8  # the edits do break the files
+
+
 def test_libyaml_tokens_are_yamllints_tokens():
     """The token-and-comment stream yamllint's rules see is the same whether
     PyYAML's pure-Python scanner or libyaml scans, on every file of the tree
@@ -84,6 +128,8 @@ def test_libyaml_tokens_are_yamllints_tokens():
 
     texts = [(REPO / f).read_text(encoding="utf-8") for f in lint.yaml_files(REPO)] + list(BROKEN.values())
     for text in texts:
+        if lint._SCANNERS_DIFFER.search(text):  # lint_text never scans these with libyaml
+            continue
         plain = stream(text)
         with lint.libyaml_tokens():
             fast = stream(text)
@@ -111,6 +157,64 @@ def test_cache_is_used_and_keyed_by_content(tmp_path):
     # ...and a change of content is linted afresh.
     (tmp_path / "a.yaml").write_text("a: 1\n")
     assert lint.yamllint(tmp_path, ["a.yaml"], {}) == []
+
+
+def test_the_same_content_is_linted_once_and_reported_for_every_file(tmp_path, monkeypatch):
+    for name in ("a.yaml", "b.yaml", "c.yaml"):
+        (tmp_path / name).write_text("a: 1   \n")
+    calls = []
+    real = lint.lint_text
+    monkeypatch.setattr(lint, "lint_text", lambda text, config, file: calls.append(file) or real(text, config, file))
+    for cache in (False, True):
+        calls.clear()
+        findings = lint.yamllint(tmp_path, ["a.yaml", "b.yaml", "c.yaml"], {}, cache=cache)
+        assert [(f.file, f.rule) for f in findings] == [
+            (name, "yamllint/trailing-spaces") for name in ("a.yaml", "b.yaml", "c.yaml")]
+        assert calls == ["a.yaml"]
+
+
+def test_a_rule_ignored_for_one_path_is_not_taken_from_another_with_the_same_content(tmp_path):
+    # yamllint's problems depend on the path only through per-rule `ignore`:
+    # the key holds the rules that apply, so c.yaml's result is not a.yaml's.
+    (tmp_path / ".yamllint.yaml").write_text(
+        "extends: default\nrules:\n  document-start: disable\n  trailing-spaces:\n    ignore: |\n      c.yaml\n")
+    for name in ("a.yaml", "c.yaml", "last.yaml"):
+        (tmp_path / name).write_text("a: 1   \n")
+    for _ in range(2):  # cold, then from the cache
+        findings = lint.yamllint(tmp_path, ["a.yaml", "c.yaml", "last.yaml"], {})
+        assert [(f.file, f.rule) for f in findings] == [
+            ("a.yaml", "yamllint/trailing-spaces"), ("last.yaml", "yamllint/trailing-spaces")]
+
+
+def test_a_shortcut_that_fails_falls_back_to_yamllint_as_installed(monkeypatch):
+    config = lint.load_config(REPO)
+    text = BROKEN["comments"]
+
+    def broken_stream(buffer):
+        raise IndexError("string index out of range")
+        yield
+
+    monkeypatch.setattr(lint, "_libyaml_token_or_comment_generator", broken_stream)
+    assert lint.lint_text(text, config, "x.yaml") == _reference(text, config, "x.yaml")
+
+
+def test_yamllint_failing_on_a_file_is_that_files_finding(tmp_path, monkeypatch):
+    for name in ("a.yaml", "b.yaml", "last.yaml"):
+        (tmp_path / name).write_text("a: 1   \n" if name != "last.yaml" else "crash: here\n")
+    real = lint.lint_text
+
+    def failing(text, config, file):
+        if "crash" in text:
+            raise IndexError("string index out of range")
+        return real(text, config, file)
+
+    monkeypatch.setattr(lint, "lint_text", failing)
+    findings = lint.yamllint(tmp_path, ["a.yaml", "b.yaml", "last.yaml"], {"last.yaml": "overlays/prod"})
+    assert [(f.file, f.rule) for f in findings] == [
+        ("a.yaml", "yamllint/trailing-spaces"), ("b.yaml", "yamllint/trailing-spaces"),
+        ("last.yaml", "yamllint-failed")]
+    assert findings[-1].severity == "error" and findings[-1].target == "overlays/prod"
+    assert "IndexError: string index out of range" in findings[-1].message
 
 
 def test_cache_follows_the_config(tmp_path):
