@@ -103,21 +103,12 @@ def _file_entries(doc: dict) -> list[str]:
 
 
 def _resolve(path: Path) -> Path | None:
-    """path with links followed; None for a link loop (kustomize's error then names it)."""
+    """path with links followed; None for a link loop (kustomize's error then names it).
+    (Path.resolve is os.path.realpath, and raises RuntimeError on a loop.)"""
     try:
-        return Path(os.path.realpath(path, strict=False)) if not _loops(path) else None
+        return path.resolve(strict=False)
     except (OSError, RuntimeError, ValueError):
         return None
-
-
-def _loops(path: Path) -> bool:
-    try:
-        path.resolve(strict=False)
-    except RuntimeError:  # "Symlink loop" (Python 3.11)
-        return True
-    except OSError:
-        return False
-    return False
 
 
 def kustomization_file(directory: Path) -> Path | None:
