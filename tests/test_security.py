@@ -4,6 +4,7 @@ mapped to objects once, failures of checkov itself reported per render."""
 from __future__ import annotations
 
 import copy
+import multiprocessing
 import os
 from collections import Counter
 
@@ -106,3 +107,15 @@ def test_stop_leaves_no_processes_or_files(real_renders):
     run.stop()
     assert not any(p.is_alive() for p in processes)
     assert not os.path.exists(scratch)
+
+
+def test_the_workers_start_before_any_render_is_handed_over():
+    # A spawning pool starts a worker only when work arrives: without the
+    # empty tasks, checkov's import would begin after the first render.
+    before = set(multiprocessing.active_children())
+    run = security.CheckovRun(REPO, jobs=2)
+    try:
+        started = set(multiprocessing.active_children()) - before
+        assert len(started) == 2
+    finally:
+        run.stop()
