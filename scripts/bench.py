@@ -102,8 +102,6 @@ def measure_changed(out: Path, jobs: int | None, repeat: int = 1) -> tuple[list[
     """Seconds for `validate --changed` after editing one overlay (canary
     weights of svc-001's prod), and for validating that overlay alone; one
     of each per repetition."""
-    from scripts.loading.discover import discover
-    from scripts.pullrequest.changed import changed_roots
     from scripts.validate import Options
     from scripts.validate import run as validate
 
@@ -123,12 +121,9 @@ def measure_changed(out: Path, jobs: int | None, repeat: int = 1) -> tuple[list[
         single_runs.append(time.perf_counter() - started)
 
         started = time.perf_counter()
-        found = discover(out)
-        selection = changed_roots(out, "HEAD", jobs, found)
-        validate(Options(repo=out, only=selection.paths, prerendered=selection.head, base_renders=selection.base,
-                         prefindings=selection.findings, discovery=found, jobs=jobs))
+        result = validate(Options(repo=out, changed=True, base="HEAD", jobs=jobs))
         changed_runs.append(time.perf_counter() - started)
-        paths = selection.paths
+        paths = [render.target.path for render in result.renders]
     return changed_runs, single_runs, paths
 
 

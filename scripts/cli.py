@@ -192,19 +192,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise UsageError("--base goes with --changed")
     if not Path(args.repo).is_dir():
         raise UsageError(f"--repo {args.repo}: not a directory")
-    only, prerendered, base_renders, prefindings, found = None, {}, {}, [], None
-    if args.changed:
-        from scripts.loading.discover import discover
-        from scripts.pullrequest.changed import changed_roots
-
-        found = discover(Path(args.repo))
-        changed = changed_roots(Path(args.repo), args.base, args.jobs, found)
-        only, prerendered, base_renders, prefindings = changed.paths, changed.head, changed.base, changed.findings
     outputs = [path for path in (args.report_json, args.junit, args.sarif) if path]
     check_output_paths(outputs)
     options = Options(
-        only=only, prerendered=prerendered, base_renders=base_renders, prefindings=prefindings, discovery=found,
-        repo=Path(args.repo), targets=args.target,
+        changed=args.changed, base=args.base, repo=Path(args.repo), targets=args.target,
         stages=list(args.stage or STAGES),
         kubernetes_version=args.kubernetes_version, jobs=args.jobs,
         shard=parse_shard(args.shard) if args.shard else None, progress=True)

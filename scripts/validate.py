@@ -14,6 +14,7 @@ from scripts.core.model import STAGES, Finding, Render, Report, Target
 from scripts.core.processes import stop_pool
 from scripts.loading.discover import Discovery, discover, select
 from scripts.loading.render import render_findings, render_with_flux
+from scripts.pullrequest.changed import changed_roots
 from scripts.stages import immutable, lint, policy, schema, security
 from scripts.stages.policy_support import PolicyConfig
 
@@ -26,10 +27,8 @@ class Options:
     kubernetes_version: str | None = None  # None: cluster.kubernetes_version in config/policy.yaml
     jobs: int | None = None
     shard: tuple[int, int] | None = None  # (index from 1, count)
-    only: list[str] | None = None  # target paths chosen by --changed
-    prerendered: dict[str, Render] = field(default_factory=dict)  # renders --changed already made
-    base_renders: dict[str, Render] = field(default_factory=dict)  # --changed: the same roots at the base
-    prefindings: list[Finding] = field(default_factory=list)  # --changed: about the Flux objects it expanded
+    changed: bool = False  # only the roots whose render differs from `base`
+    base: str | None = None  # with changed: a git ref (None: the merge base with the default branch)
     discovery: Discovery | None = None  # when the caller has discovered the tree already
     progress: bool = False
 
@@ -93,14 +92,17 @@ def run(options: Options) -> Report:
         progress("discovering roots")
         t0 = time.perf_counter()
         found = options.discovery or discover(repo)
-        if not found.targets and not found.findings and options.only is None:
+        # --changed chooses its roots here, after the workers started: checkov's
+        # import overlaps the selection, which renders the candidates (kept).
+        selection = changed_roots(repo, options.base, options.jobs, found) if options.changed else None
+        if not found.targets and not found.findings and selection is None:
             raise UsageError(f"--repo {options.repo}: no kustomization under it, nothing to validate")
         targets = select(found.targets, repo, options.targets)
         if options.shard:
             targets = shard(targets, *options.shard)
         chosen = {t.path for t in targets}
         findings = [f for f in found.findings if f.target in chosen or not options.targets]
-        whole_repo = not (options.targets or options.only is not None or options.shard)
+        whole_repo = not (options.targets or selection is not None or options.shard)
         if "lint" in options.stages and whole_repo:
             # Every YAML file of the tree, linted while kustomize renders:
             # its findings are given their roots once the renders exist.
@@ -110,10 +112,10 @@ def run(options: Options) -> Report:
         progress(f"rendering {len(targets)} targets")
         checks = _StreamedChecks(repo, version, options.stages, checkov)
         on_render = checks.add if checks.wanted else None
-        if options.only is not None:  # --changed rendered its choice (Flux builds included) already
+        if selection is not None:  # --changed rendered its choice (Flux builds included) already
             roots = {t.path for t in targets}
-            renders = [options.prerendered[p] for p in sorted(options.only) if p.split("#")[0] in roots]
-            findings += [f for f in options.prefindings if f.target.split("#")[0] in roots]
+            renders = [selection.head[p] for p in sorted(selection.paths) if p.split("#")[0] in roots]
+            findings += [f for f in selection.findings if f.target.split("#")[0] in roots]
             for render in renders if on_render else []:
                 on_render(render)
         else:
@@ -122,7 +124,8 @@ def run(options: Options) -> Report:
         findings += render_findings(renders)
         timings["render"] = time.perf_counter() - t0
 
-        stage_findings = _own_stages(options, repo, renders, timings, progress, lint_job, checks)
+        stage_findings = _own_stages(options, repo, renders, timings, progress, lint_job, checks,
+                                     selection.base if selection is not None else {})
         if checkov is not None:
             progress("security: waiting for checkov")
             stage_findings["security"] = checkov.findings()
@@ -170,7 +173,8 @@ class _StreamedChecks:
 
 
 def _own_stages(options: Options, repo: Path, renders: list[Render], timings: dict[str, float], progress: Progress,
-                lint_job: Future | None, checks: _StreamedChecks) -> dict[str, list[Finding]]:
+                lint_job: Future | None, checks: _StreamedChecks, base_renders: dict[str, Render]
+                ) -> dict[str, list[Finding]]:
     """lint, schema and policy: this project's own stages."""
     stage_findings: dict[str, list[Finding]] = {stage: [] for stage in STAGES}
     if lint_job is not None:
@@ -190,8 +194,8 @@ def _own_stages(options: Options, repo: Path, renders: list[Render], timings: di
         stage_findings["schema"] = checks.schema.finish(renders)
         t0 = time.perf_counter()
         # --changed: updates the API server would refuse (immutable fields).
-        for render in renders if options.base_renders else []:
-            stage_findings["schema"] += immutable.findings(options.base_renders.get(render.target.path), render)
+        for render in renders if base_renders else []:
+            stage_findings["schema"] += immutable.findings(base_renders.get(render.target.path), render)
         timings["schema"] = checks.schema.seconds + time.perf_counter() - t0
     if checks.policy is not None:
         progress("policy: tests/policy")
