@@ -12,7 +12,7 @@ from pathlib import Path
 from scripts.core.errors import UsageError
 from scripts.core.model import STAGES, Finding, Render, Report, Target
 from scripts.core.processes import stop_pool
-from scripts.loading.discover import Discovery, discover, select
+from scripts.loading.discover import discover, select
 from scripts.loading.render import render_findings, render_with_flux
 from scripts.pullrequest.changed import changed_roots
 from scripts.stages import immutable, lint, policy, schema, security
@@ -29,7 +29,6 @@ class Options:
     shard: tuple[int, int] | None = None  # (index from 1, count)
     changed: bool = False  # only the roots whose render differs from `base`
     base: str | None = None  # with changed: a git ref (None: the merge base with the default branch)
-    discovery: Discovery | None = None  # when the caller has discovered the tree already
     progress: bool = False
 
 
@@ -91,7 +90,7 @@ def run(options: Options) -> Report:
     try:
         progress("discovering roots")
         t0 = time.perf_counter()
-        found = options.discovery or discover(repo)
+        found = discover(repo)
         # --changed chooses its roots here, after the workers started: checkov's
         # import overlaps the selection, which renders the candidates (kept).
         selection = changed_roots(repo, options.base, options.jobs, found) if options.changed else None
