@@ -196,6 +196,7 @@ def _own_stages(options: Options, repo: Path, renders: list[Render], timings: di
         for render in renders if base_renders else []:
             stage_findings["schema"] += immutable.findings(base_renders.get(render.target.path), render)
         timings["schema"] = checks.schema.seconds + time.perf_counter() - t0
+        timings["api"] = checks.schema.api.seconds  # the API server's validation, part of schema
     if checks.policy is not None:
         progress("policy: tests/policy")
         stage_findings["policy"] = checks.policy.finish(renders)

@@ -144,6 +144,7 @@ def human(report: Report, stages: list[str], stream: Any = None) -> None:
             else:
                 cells.append("[green]ok[/green]")
         table.add_row(target, str(objects.get(target, "")), *cells)
+    table.add_row("[dim]seconds[/dim]", "", *(f"[dim]{_seconds(report.timings, stage)}[/dim]" for stage in STAGES))
     console.print(table)
     if report.findings:
         console.print()
@@ -156,6 +157,17 @@ def human(report: Report, stages: list[str], stream: Any = None) -> None:
     console.print(f"\n{verdict}: {len(report.renders)} targets, "
                   f"{sum(len(r.objects) for r in report.renders)} objects, {errors} errors, {warnings} warnings "
                   f"in {report.timings.get('total', 0):.1f}s")
+
+
+def _seconds(timings: dict[str, Any], stage: str) -> str:
+    """A stage's own time (stages overlap); schema names the part the
+    API server's validation took."""
+    value = timings.get(stage)
+    if value is None:
+        return "-"
+    if stage == "schema" and timings.get("api") is not None:
+        return f"{value:.1f} (api {timings['api']:.2f})"
+    return f"{value:.1f}"
 
 
 def _escape(text: str) -> str:

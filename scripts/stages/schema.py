@@ -25,7 +25,8 @@ import jsonschema_rs
 from scripts.core.errors import InputError, UsageError
 from scripts.core.model import Finding, Render, Resource, finding_for
 from scripts.core.yamlio import load_file
-from scripts.stages import celrules
+from scripts.loading.fieldlines import FieldLocator
+from scripts.stages import apivalidation, celrules
 from scripts.stages.crdschemas import CEL_KEY, load_crd_dir, schema_path
 
 GENERATED_DIR = Path(__file__).resolve().parents[2] / "schemas" / "generated"
@@ -259,6 +260,51 @@ def next_minor(version: str) -> str | None:
     return upcoming if upcoming in available_versions() else None
 
 
+class ApiServerChecks:
+    """The API server's own validation of the kinds it serves (see
+    scripts/stages/apivalidation), each error a finding located at the
+    line that wrote the field."""
+
+    def __init__(self, repo: Path, kubernetes_version: str):
+        self.context = apivalidation.Context(kubernetes_version)
+        self.locator = FieldLocator(repo)
+        self.seconds = 0.0  # part of the schema stage's time, shown beside it
+
+    def findings(self, render: Render, obj: Resource) -> list[Finding]:
+        t0 = time.perf_counter()
+        try:
+            errors = apivalidation.validate(obj.doc, self.context)
+        except Exception as error:  # noqa: BLE001 - a check that crashes must not read as a pass
+            errors = None
+            failure = f"{type(error).__name__}: {error}"
+        out = []
+        if errors is None:
+            out.append(finding_for(obj, stage="schema", target=render.target.path, rule="api-validation-failed",
+                                   message=f"the API-server checks could not judge this object ({failure}); "
+                                           "please report it"))
+        for error in errors or []:
+            finding = finding_for(obj, stage="schema", target=render.target.path, rule=error.check,
+                                  message=error.message())
+            parts = tuple(p.name if isinstance(p, apivalidation.errors.Key) else p for p in error.path.parts)
+            where = self.locator.locate(render.target, obj.source, obj.kind, parts, _value_at(obj.doc, parts))
+            if where is not None:
+                finding.file, finding.line = where.file, where.line
+            out.append(finding)
+        self.seconds += time.perf_counter() - t0
+        return out
+
+
+def _value_at(doc: Any, parts: tuple) -> Any:
+    for part in parts:
+        if isinstance(doc, dict) and isinstance(part, str):
+            doc = doc.get(part)
+        elif isinstance(doc, list) and isinstance(part, int) and 0 <= part < len(doc):
+            doc = doc[part]
+        else:
+            return None
+    return doc
+
+
 class SchemaRun:
     """The schema stage on renders as they arrive (`add`, which `validate`
     calls while kustomize makes the next render); `finish` returns the
@@ -268,6 +314,7 @@ class SchemaRun:
         self.store = store or SchemaStore(repo, kubernetes_version)
         self.skips = SkipList.load(repo / "schemas" / "skip.yaml", "schemas/skip.yaml")
         self.upcoming = next_minor(kubernetes_version)
+        self.api = ApiServerChecks(repo, kubernetes_version)
         self._results: dict[str, list[Finding]] = {}  # by render path
         self.seconds = 0.0
 
@@ -275,6 +322,7 @@ class SchemaRun:
         findings: list[Finding] = []
         for obj in render.objects:
             findings.extend(validate_object(self.store, self.skips, render.target.path, obj, self.upcoming))
+            findings.extend(self.api.findings(render, obj))
         return findings
 
     def add(self, render: Render) -> None:
