@@ -15,7 +15,7 @@ from scripts.core.processes import stop_pool
 from scripts.loading.discover import discover, select
 from scripts.loading.render import render_findings, render_with_flux
 from scripts.pullrequest.changed import changed_roots
-from scripts.stages import immutable, lint, policy, schema, security
+from scripts.stages import immutable, kustomize_effects, lint, policy, schema, security
 from scripts.stages.policy_support import PolicyConfig
 
 
@@ -110,17 +110,17 @@ def run(options: Options) -> Report:
 
         progress(f"rendering {len(targets)} targets")
         checks = _StreamedChecks(repo, version, options.stages, checkov)
-        on_render = checks.add if checks.wanted else None
+        on_render = checks.add
         if selection is not None:  # --changed rendered its choice (Flux builds included) already
             roots = {t.path for t in targets}
             renders = [selection.head[p] for p in sorted(selection.paths) if p.split("#")[0] in roots]
             findings += [f for f in selection.findings if f.target.split("#")[0] in roots]
-            for render in renders if on_render else []:
+            for render in renders:
                 on_render(render)
         else:
             renders, flux_findings = render_with_flux(repo, targets, found.kustomizations, options.jobs, on_render)
             findings += flux_findings
-        findings += render_findings(renders)
+        findings += render_findings(renders) + checks.effects_findings(renders)
         timings["render"] = time.perf_counter() - t0
 
         stage_findings = _own_stages(options, repo, renders, timings, progress, lint_job, checks,
@@ -155,20 +155,33 @@ class _StreamedChecks:
     core idle: 2.5 s at 50 services, 8 s at 200.)"""
 
     def __init__(self, repo: Path, version: str, stages: list[str], checkov: security.CheckovRun | None):
+        self.repo = repo
+        # Part of the render stage, which always runs: kustomize entries that select nothing.
+        self.effects = kustomize_effects.KustomizeEffects(repo)
+        self._effects: dict[str, list[Finding]] = {}
         self.checkov = checkov
         self.schema = schema.SchemaRun(repo, version) if "schema" in stages else None
         self.policy = policy.PolicyRun(repo, version, PolicyConfig.load(repo),
                                        store=self.schema.store if self.schema is not None else None) \
             if "policy" in stages else None
-        self.wanted = any(stage is not None for stage in (checkov, self.schema, self.policy))
 
     def add(self, render: Render) -> None:
+        if not render.ok and render.error:
+            explained = kustomize_effects.explain_failure(self.repo, render.target, render.error)
+            if explained is not None:
+                render.error, render.error_source = explained
         if self.checkov is not None:
             self.checkov.submit(render)
         if self.schema is not None:
             self.schema.add(render)
         if self.policy is not None:
             self.policy.add(render)
+        self._effects[render.target.path] = self.effects.check(render)
+
+    def effects_findings(self, renders: list[Render]) -> list[Finding]:
+        """The entries that select nothing, in render order (computed for any render not added yet)."""
+        return [f for r in renders
+                for f in (self._effects[r.target.path] if r.target.path in self._effects else self.effects.check(r))]
 
 
 def _own_stages(options: Options, repo: Path, renders: list[Render], timings: dict[str, float], progress: Progress,
