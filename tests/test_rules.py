@@ -231,6 +231,22 @@ CASES.update({
     "pod_hardening_extras": ("overlays/prod", lambda r: _sc(r).update(procMount="Unmasked"), "procMount"),
 })
 
+# issue 24: Polaris' and kube-score's checks (tests/upstream_checks.py maps
+# every one; guaranteed_qos, on in no environment, has its own failing test
+# in tests/test_upstream_rules.py).
+CASES.update({
+    "priority_class_set": ("overlays/gpu", lambda r: pod(r).pop("priorityClassName"), "sets no priorityClassName"),
+    "container_ports_valid": ("overlays/prod", lambda r: server(r)[1]["ports"][1].update(name="http-metrics-scrape"),
+                              "more than the 15 allowed"),
+    "pdb_has_policy": ("overlays/prod", lambda r: find(r, "PodDisruptionBudget", "ai-inference-service-v1").doc[
+        "spec"].pop("maxUnavailable"), "sets neither minAvailable nor maxUnavailable"),
+    "networkpolicy_isolates_pods": ("overlays/prod", lambda r: [p.doc["spec"].update(policyTypes=["Ingress"])
+                                                                for p in r.objects if p.kind == "NetworkPolicy"],
+                                    "no NetworkPolicy with Egress in its policyTypes"),
+    "instance_label_matches_name": ("overlays/staging", lambda r: _deployment(r, "v2")["metadata"]["labels"].update(
+        {"app.kubernetes.io/instance": "ai-inference-service"}), "not its own name"),
+})
+
 # Rules that used to assert less than they said: each case is a break the
 # old rule let through.
 MORE_CASES = [
@@ -301,8 +317,9 @@ def test_checkov_config_agrees_with_the_image_policy():
 
 
 def test_every_rule_has_a_failing_case():
-    # promtool_rules and cluster_no_collisions have tests of their own below.
-    missing = set(RULES) - set(CASES) - {"promtool_rules", "cluster_no_collisions"}
+    # promtool_rules and cluster_no_collisions have tests of their own below,
+    # guaranteed_qos in tests/test_upstream_rules.py.
+    missing = set(RULES) - set(CASES) - {"promtool_rules", "cluster_no_collisions", "guaranteed_qos"}
     assert not missing, f"rules without a failing case: {sorted(missing)}"
 
 

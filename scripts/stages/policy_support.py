@@ -87,6 +87,7 @@ class PolicyConfig:
                 if key in ("ha", "strict_mtls", "gpu") and not isinstance(value, bool):
                     raise InputError(f"`environments.{name}.{key}` must be true or false, found {value!r}",
                                      CONFIG_FILE)
+            _check_scheduling_settings(name, settings or {})
         environments = {name: dict(settings or {}) for name, settings in environments.items()}
         ha_min = data.get("ha_min_replicas", 3)
         if isinstance(ha_min, bool) or not isinstance(ha_min, int) or ha_min < 1:
@@ -132,6 +133,26 @@ class PolicyConfig:
             gpu_node_label=gpu.get("node_label", "nvidia.com/gpu.present"),
             deprecated_apis=dict(deprecated),
         )
+
+
+# Per-environment settings of the scheduling and isolation rules
+# (tests/policy/test_scheduling.py, networkpolicy_isolates_pods).
+NETWORK_DIRECTIONS = ("Ingress", "Egress")
+
+
+def _check_scheduling_settings(name: str, settings: dict[str, Any]) -> None:
+    where = f"`environments.{name}"
+    classes = settings.get("priority_classes", [])
+    if not isinstance(classes, list) or not all(isinstance(c, str) and c.strip() for c in classes):
+        raise InputError(f"{where}.priority_classes` must be a list of PriorityClass names, found {classes!r}",
+                         CONFIG_FILE)
+    if not isinstance(settings.get("guaranteed_qos", False), bool):
+        raise InputError(f"{where}.guaranteed_qos` must be true or false, found {settings['guaranteed_qos']!r}",
+                         CONFIG_FILE)
+    directions = settings.get("network_isolation", list(NETWORK_DIRECTIONS))
+    if not isinstance(directions, list) or not set(directions) <= set(NETWORK_DIRECTIONS):
+        raise InputError(f"{where}.network_isolation` must be a list of Ingress and/or Egress, found "
+                         f"{directions!r}", CONFIG_FILE)
 
 
 def _typed(data: dict, key: str, kind: type, default: Any, what: str) -> Any:
@@ -188,9 +209,14 @@ def workloads(render: Render) -> Iterator[tuple[Resource, dict[str, Any]]]:
             yield obj, spec
 
 
-def containers(spec: dict[str, Any], init: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(label, container) for every container, init and ephemeral included."""
+def containers(spec: dict[str, Any], init: bool = True,
+               ephemeral: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(label, container) for every container, init and ephemeral included.
+    `ephemeral=False` leaves out the ephemeral (debug) containers, which the
+    API server allows no resources or ports."""
     keys = ("initContainers", "containers", "ephemeralContainers") if init else ("containers",)
+    if not ephemeral:
+        keys = tuple(k for k in keys if k != "ephemeralContainers")
     for key in keys:
         for container in spec.get(key) or []:
             if isinstance(container, dict):

@@ -33,13 +33,17 @@ def check_ha_replicas(render: Render, config: PolicyConfig) -> list[Violation]:
         return []
     least = config.ha_min_replicas
     out = []
+    # Every HPA, whether or not its target is in the render: minReplicas
+    # defaults to 1.
+    for hpa in (o for o in render.objects if o.kind == "HorizontalPodAutoscaler"):
+        spec = hpa.doc.get("spec") or {}
+        low = spec.get("minReplicas", 1)
+        if not isinstance(low, int) or low < least:
+            ref = spec.get("scaleTargetRef") or {}
+            out.append(Violation(hpa, f"may scale {ref.get('kind')}/{ref.get('name')} down to {low} replicas in an "
+                                      "HA environment", f"set spec.minReplicas to at least {least}"))
     for obj, _ in _serving_workloads(render):
-        hpa = _hpa_for(render, obj)
-        if hpa is not None:
-            low = (hpa.doc.get("spec") or {}).get("minReplicas", 1)
-            if not isinstance(low, int) or low < least:
-                out.append(Violation(hpa, f"may scale {obj.ref} down to {low} replicas in an HA environment",
-                                     f"set spec.minReplicas to at least {least}"))
+        if _hpa_for(render, obj) is not None:
             continue
         replicas = (obj.doc.get("spec") or {}).get("replicas", 1)
         if not isinstance(replicas, int) or replicas < least:
@@ -61,14 +65,55 @@ def check_no_replicas_under_hpa(render: Render) -> list[Violation]:
     return out
 
 
+def _percent(value: object) -> int | None:
+    """The number in a "N%" IntOrString, else None."""
+    if isinstance(value, str) and value.strip().endswith("%") and value.strip()[:-1].isdigit():
+        return int(value.strip()[:-1])
+    return None
+
+
+def _never_disruptible(spec: dict) -> str | None:
+    """Why a PDB allows no eviction whatever it selects: maxUnavailable 0
+    (or 0%), or minAvailable of 100 % or more (the disruption controller
+    rounds a percentage of minAvailable up)."""
+    max_unavailable, min_available = spec.get("maxUnavailable"), spec.get("minAvailable")
+    if max_unavailable is not None and (max_unavailable == 0 or _percent(max_unavailable) == 0):
+        return f"maxUnavailable is {max_unavailable}"
+    percent = _percent(min_available)
+    if percent is not None and percent >= 100:
+        return f"minAvailable is {min_available}"
+    return None
+
+
+def _blocks_at(spec: dict, replicas: int) -> bool:
+    """Does a PDB allow no eviction of a workload running `replicas` pods?"""
+    if spec.get("maxUnavailable") is not None:
+        return False  # 0 is judged for every PDB; any other value lets at least one pod go
+    min_available = spec.get("minAvailable")
+    if isinstance(min_available, int) and not isinstance(min_available, bool):
+        return min_available >= replicas
+    percent = _percent(min_available)
+    return percent is not None and -(-percent * replicas // 100) >= replicas
+
+
 def check_pdb_allows_drain(render: Render, config: PolicyConfig) -> list[Violation]:
-    """No PDB in any environment blocks a node drain; in HA environments
-    every serving workload is covered by one."""
+    """No PDB blocks a node drain, in any environment: none allows zero
+    evictions outright (maxUnavailable 0, minAvailable 100 %), whether or not
+    a workload of the render matches it, and none asks for as many pods as a
+    workload it covers runs at its minimum (the HPA's minReplicas, else
+    spec.replicas). In HA environments every serving workload is covered by
+    one (Polaris pdbDisruptionsIsZero, pdbMinAvailableGreaterThanHPAMinReplicas)."""
     pdbs = [o for o in render.objects if o.kind == "PodDisruptionBudget"]
     out = []
+    for pdb in pdbs:
+        reason = _never_disruptible(pdb.doc.get("spec") or {})
+        if reason:
+            out.append(Violation(pdb, f"{reason}, so it allows no voluntary eviction of the pods it selects and a "
+                                      "node drain never finishes", "use maxUnavailable: 1"))
     for obj, _ in _serving_workloads(render):
         labels = pod_template_labels(obj)
-        covering = [p for p in pdbs if selector_matches((p.doc.get("spec") or {}).get("selector"), labels)]
+        covering = [p for p in pdbs if p.namespace == obj.namespace
+                    and selector_matches((p.doc.get("spec") or {}).get("selector"), labels)]
         if not covering:
             if config.env(render).get("ha"):
                 out.append(Violation(obj, "has no PodDisruptionBudget",
@@ -78,21 +123,27 @@ def check_pdb_allows_drain(render: Render, config: PolicyConfig) -> list[Violati
         hpa = _hpa_for(render, obj)
         if hpa is not None:
             replicas = (hpa.doc.get("spec") or {}).get("minReplicas", 1)
+        if not isinstance(replicas, int):
+            continue
         for pdb in covering:
             spec = pdb.doc.get("spec") or {}
-            max_unavailable, min_available = spec.get("maxUnavailable"), spec.get("minAvailable")
-            blocks = False
-            if max_unavailable is not None:
-                blocks = max_unavailable in (0, "0", "0%")
-            elif isinstance(min_available, int) and isinstance(replicas, int):
-                blocks = min_available >= replicas
-            elif isinstance(min_available, str) and min_available.strip() == "100%":
-                blocks = True
-            if blocks:
-                out.append(Violation(pdb, f"allows no disruption of {obj.ref} at its minimum of {replicas} "
-                                          "replicas, so a node drain never finishes",
-                                     "use maxUnavailable: 1 (or a minAvailable below the minimum replicas)"))
+            if not _never_disruptible(spec) and _blocks_at(spec, replicas):
+                out.append(Violation(pdb, f"minAvailable {spec.get('minAvailable')} allows no disruption of "
+                                          f"{obj.ref} at its minimum of {replicas} replicas, so a node drain never "
+                                          "finishes", "use maxUnavailable: 1 (or a minAvailable below the minimum "
+                                                      "replicas)"))
     return out
+
+
+def check_pdb_has_policy(render: Render) -> list[Violation]:
+    """A PDB sets minAvailable or maxUnavailable: with neither, the
+    disruption controller lets every pod be evicted at once, so it protects
+    nothing while looking as if it did (kube-score poddisruptionbudget-has-policy)."""
+    return [Violation(pdb, "sets neither minAvailable nor maxUnavailable, so every pod it selects may be evicted "
+                           "at once", "set maxUnavailable: 1")
+            for pdb in render.objects if pdb.kind == "PodDisruptionBudget"
+            and (pdb.doc.get("spec") or {}).get("minAvailable") is None
+            and (pdb.doc.get("spec") or {}).get("maxUnavailable") is None]
 
 
 def check_zone_spread(render: Render, config: PolicyConfig) -> list[Violation]:
@@ -141,6 +192,10 @@ def test_no_replicas_under_hpa(render):
 
 def test_pdb_allows_drain(render, config):
     assert_no_violations(check_pdb_allows_drain(render, config))
+
+
+def test_pdb_has_policy(render):
+    assert_no_violations(check_pdb_has_policy(render))
 
 
 def test_zone_spread(render, config):

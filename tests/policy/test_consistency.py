@@ -8,6 +8,8 @@ from pathlib import Path
 
 from scripts.core.model import Render, Resource
 from scripts.stages.policy_support import (
+    NETWORK_DIRECTIONS,
+    PolicyConfig,
     Violation,
     assert_no_violations,
     containers,
@@ -16,6 +18,9 @@ from scripts.stages.policy_support import (
     selector_matches,
     workloads,
 )
+
+# The recommended label naming one installation of an application.
+INSTANCE_LABEL = "app.kubernetes.io/instance"
 
 
 def _pods(render: Render, namespace: str | None) -> list[tuple[Resource, dict, dict]]:
@@ -78,6 +83,65 @@ def check_networkpolicy_selects_pods(render: Render) -> list[Violation]:
         if not any(selector_matches(selector, labels) for _, _, labels in _pods(render, policy.namespace)):
             out.append(Violation(policy, "podSelector matches no pod in this render",
                                  "align spec.podSelector with the pods it is meant to protect"))
+    return out
+
+
+def _policy_types(spec: dict) -> list[str]:
+    """The directions a NetworkPolicy isolates, as the API server defaults
+    them: Ingress always, Egress when it has egress rules, unless
+    policyTypes says otherwise."""
+    declared = spec.get("policyTypes")
+    if declared:
+        return list(declared)
+    return ["Ingress", "Egress"] if spec.get("egress") else ["Ingress"]
+
+
+def check_networkpolicy_isolates_pods(render: Render, config: PolicyConfig) -> list[Violation]:
+    """Every pod is isolated in each direction its environment requires
+    (network_isolation, both by default): some NetworkPolicy selecting it
+    lists that direction in its policyTypes, and the policies together allow
+    some traffic that way, or the pod can receive nothing (or reach nothing,
+    not even DNS). Policies add up: a default-deny plus an allow-list passes
+    (Polaris missingNetworkPolicy; kube-score pod-networkpolicy)."""
+    required = config.env(render).get("network_isolation", list(NETWORK_DIRECTIONS))
+    policies = [o for o in render.objects if o.kind == "NetworkPolicy"]
+    out = []
+    for obj, _ in workloads(render):
+        labels = pod_template_labels(obj)
+        mine = [(p.doc.get("spec") or {}) for p in policies if p.namespace == obj.namespace
+                and selector_matches((p.doc.get("spec") or {}).get("podSelector"), labels)]
+        for direction in required:
+            isolating = [spec for spec in mine if direction in _policy_types(spec)]
+            rules = sum(len(spec.get(direction.lower()) or []) for spec in isolating)
+            if not isolating:
+                out.append(Violation(obj, f"is selected by no NetworkPolicy with {direction} in its policyTypes, so "
+                                          f"its {direction.lower()} traffic is not restricted",
+                                     f"add {direction} to the policyTypes of a NetworkPolicy that selects its pods "
+                                     "(a default-deny with podSelector: {} covers every pod)"))
+            elif not rules:
+                what = "no traffic can reach it" if direction == "Ingress" else "it can reach nothing, not even DNS"
+                out.append(Violation(obj, f"its NetworkPolicies isolate {direction} but none allows any, so {what}",
+                                     f"add the {direction.lower()} rules it needs to a NetworkPolicy that selects it, "
+                                     f"or remove {direction} from environments.<env>.network_isolation in "
+                                     "config/policy.yaml if it must have none"))
+    return out
+
+
+def check_instance_label_matches_name(render: Render) -> list[Violation]:
+    """A workload carries app.kubernetes.io/instance, and it is the
+    workload's own name: here each model slot (ai-inference-service-v1, -v2)
+    is an instance of the service, its Deployment, HPA and PDB labelled
+    with it, so dashboards and kubectl -l tell the slots apart (Polaris
+    metadataAndInstanceMismatched)."""
+    out = []
+    for obj, _ in workloads(render):
+        instance = obj.labels.get(INSTANCE_LABEL)
+        if instance is None:
+            out.append(Violation(obj, f"has no {INSTANCE_LABEL} label",
+                                 f"label it {INSTANCE_LABEL}: {obj.name} (the slot's kustomization labels each slot)"))
+        elif instance != obj.name:
+            out.append(Violation(obj, f"is labelled {INSTANCE_LABEL}: {instance}, not its own name {obj.name}",
+                                 f"set the label to {obj.name}, or rename the object"))
     return out
 
 
@@ -241,6 +305,14 @@ def test_scale_targets_exist(render):
 
 def test_networkpolicy_selects_pods(render):
     assert_no_violations(check_networkpolicy_selects_pods(render))
+
+
+def test_networkpolicy_isolates_pods(render, config):
+    assert_no_violations(check_networkpolicy_isolates_pods(render, config))
+
+
+def test_instance_label_matches_name(render):
+    assert_no_violations(check_instance_label_matches_name(render))
 
 
 def test_networkpolicy_no_allow_all_ingress(render):

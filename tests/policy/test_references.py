@@ -22,9 +22,12 @@ BUILTIN_ROLES = {
     "admin": "read secrets, create pods and exec into them",
     "edit": "read secrets, create pods and exec into them",
 }
-SECRET_VALUE = re.compile(r"(AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----|ghp_[0-9A-Za-z]{36}|"
+# A PEM header with any number of dashes: a mangled one still holds the key.
+SECRET_VALUE = re.compile(r"(AKIA[0-9A-Z]{16}|-+BEGIN [A-Z ]*PRIVATE KEY-+|ghp_[0-9A-Za-z]{36}|"
                           r"xox[abp]-[0-9A-Za-z-]{10,}|sk-[0-9A-Za-z]{32,})")
-SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY)", re.IGNORECASE)
+# Names under which cloud SDKs and people keep credentials.
+SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|BEARER|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|AZURE_\w*KEY|"
+                         r"KEY_CONTENT|CREDENTIALS)", re.IGNORECASE)
 # Values that are obviously not secrets even under a secret-looking name.
 NOT_A_SECRET = re.compile(r"^(\$\{[^}]*\}|/.*|true|false|[0-9]+|)$")
 
@@ -129,13 +132,43 @@ def check_rolling_update(render: Render) -> list[Violation]:
             and ((o.doc.get("spec") or {}).get("strategy") or {}).get("type", "RollingUpdate") != "RollingUpdate"]
 
 
+def _spread_problem(constraint: dict) -> str | None:
+    """What makes a topologySpreadConstraint spread nothing, or be refused
+    by the API server (kube-score pod-topology-spread-constraints)."""
+    when = constraint.get("whenUnsatisfiable")
+    skew, domains = constraint.get("maxSkew"), constraint.get("minDomains")
+    if not constraint.get("topologyKey"):
+        return "has no topologyKey, so there is nothing to spread over"
+    if not constraint.get("labelSelector"):
+        return "has no labelSelector, so it counts no pods and spreads nothing"
+    if isinstance(skew, bool) or not isinstance(skew, int) or skew < 1:
+        return f"has maxSkew {skew!r}; it must be at least 1"
+    if domains is not None and (isinstance(domains, bool) or not isinstance(domains, int) or domains < 1):
+        return f"has minDomains {domains!r}; it must be at least 1"
+    if when not in ("DoNotSchedule", "ScheduleAnyway"):
+        return f"has whenUnsatisfiable {when!r}; it must be DoNotSchedule or ScheduleAnyway"
+    if domains is not None and when != "DoNotSchedule":
+        return "sets minDomains with whenUnsatisfiable ScheduleAnyway; minDomains needs DoNotSchedule"
+    return None
+
+
 def check_spread_selects_own_pods(render: Render) -> list[Violation]:
     """A topology spread or anti-affinity term whose selector does not select
-    the pod itself spreads nothing (kube-score pod-topology-spread...)."""
+    the pod itself spreads nothing, and a spread constraint is whole: a
+    topologyKey, a labelSelector, maxSkew and minDomains of at least 1, a
+    valid whenUnsatisfiable (kube-score pod-topology-spread-constraints;
+    kube-linter no-anti-affinity)."""
     out = []
     for obj, pod in workloads(render):
         labels = pod_template_labels(obj)
-        terms = [c for c in pod.get("topologySpreadConstraints") or [] if isinstance(c, dict)]
+        spreads = [c for c in pod.get("topologySpreadConstraints") or [] if isinstance(c, dict)]
+        for index, constraint in enumerate(spreads):
+            problem = _spread_problem(constraint)
+            if problem:
+                out.append(Violation(obj, f"topologySpreadConstraints[{index}] {problem}",
+                                     "give it a topologyKey, a labelSelector matching the pod's labels, maxSkew: 1 "
+                                     "and a valid whenUnsatisfiable"))
+        terms = list(spreads)
         anti = (pod.get("affinity") or {}).get("podAntiAffinity") or {}
         terms += anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []
         terms += [t.get("podAffinityTerm") or {} for t in anti.get("preferredDuringSchedulingIgnoredDuringExecution")
@@ -172,7 +205,8 @@ def check_no_secret_literals(render: Render) -> list[Violation]:
                                          "read it from a Secret (secretKeyRef) or workload identity", label))
     for cm in (o for o in render.objects if o.kind == "ConfigMap"):
         for key, value in (cm.doc.get("data") or {}).items():
-            if SECRET_VALUE.search(str(value)):
+            text = str(value)
+            if SECRET_VALUE.search(text) or (SECRET_NAME.search(str(key)) and not NOT_A_SECRET.match(text)):
                 out.append(Violation(cm, f"data.{key} holds what looks like a credential",
                                      "move it to a Secret managed outside Git (or workload identity)"))
     return out
@@ -249,7 +283,9 @@ def check_pod_hardening_extras(render: Render) -> list[Violation]:
         pod_sc = pod.get("securityContext") or {}
         for label, c in containers(pod):
             sc = c.get("securityContext") or {}
-            added = set((sc.get("capabilities") or {}).get("add") or [])
+            # The container runtime upper-cases capability names (containerd's
+            # CRI plugin), so an added "all" or "sys_admin" counts in full.
+            added = {str(cap).upper() for cap in (sc.get("capabilities") or {}).get("add") or []}
             if added & DANGEROUS_CAPABILITIES:
                 out.append(Violation(obj, f"adds {sorted(added & DANGEROUS_CAPABILITIES)}, which dropping ALL "
                                           "first does not undo", "remove them from capabilities.add", label))

@@ -65,8 +65,13 @@ def check_capabilities_dropped(render: Render) -> list[Violation]:
     for obj, pod in workloads(render):
         for label, c in containers(pod):
             caps = (c.get("securityContext") or {}).get("capabilities") or {}
-            if "ALL" not in (caps.get("drop") or []):
-                out.append(Violation(obj, "does not drop all capabilities",
+            dropped = [str(d) for d in caps.get("drop") or []]
+            if "ALL" not in dropped:
+                # The runtime would drop all for "all", but Pod Security
+                # "restricted" (which the namespaces enforce) accepts only ALL.
+                spelled = next((d for d in dropped if d.upper() == "ALL"), None)
+                out.append(Violation(obj, f"drops {spelled!r}, which Pod Security restricted does not accept as ALL"
+                                     if spelled else "does not drop all capabilities",
                                      'set securityContext.capabilities.drop: ["ALL"]', label))
             if caps.get("add"):
                 out.append(Violation(obj, f"adds capabilities {caps['add']}",
@@ -95,11 +100,18 @@ def check_no_host_access(render: Render) -> list[Violation]:
             if "hostPath" in volume:
                 out.append(Violation(obj, f"mounts hostPath volume {volume.get('name')}",
                                      "use an emptyDir, a PVC or a projected volume instead"))
+        if ((pod.get("securityContext") or {}).get("windowsOptions") or {}).get("hostProcess") is True:
+            out.append(Violation(obj, "runs as a Windows HostProcess pod, with the node's network and full access "
+                                      "to the host", "remove securityContext.windowsOptions.hostProcess"))
         for label, c in containers(pod):
             for port in c.get("ports") or []:
                 if port.get("hostPort"):
                     out.append(Violation(obj, f"binds hostPort {port['hostPort']}",
                                          "remove hostPort; expose the port through a Service", label))
+            windows = ((c.get("securityContext") or {}).get("windowsOptions") or {})
+            if windows.get("hostProcess") is True:
+                out.append(Violation(obj, "runs as a Windows HostProcess container, with full access to the host",
+                                     "remove securityContext.windowsOptions.hostProcess", label))
     return out
 
 
@@ -223,9 +235,21 @@ def _selected_by_a_service(render: Render, obj) -> bool:
                for s in render.objects if s.kind == "Service" and s.namespace == obj.namespace)
 
 
+def _probe_check(probe: dict) -> tuple | None:
+    """What a probe asks, without its timings: the handler and its target."""
+    for handler in ("httpGet", "tcpSocket", "grpc", "exec"):
+        action = probe.get(handler)
+        if isinstance(action, dict):
+            return handler, sorted((k, str(v)) for k, v in action.items())
+    return None
+
+
 def check_probes_set(render: Render) -> list[Violation]:
     """A container that serves (declares ports, or is the main container of
-    pods a Service selects) has readiness and liveness probes."""
+    pods a Service selects) has readiness and liveness probes, and they ask
+    different things: a liveness probe that is the readiness check restarts
+    a pod that is only busy, instead of taking it out of rotation until it
+    recovers (kube-score pod-probes, pod-probes-identical)."""
     out = []
     for obj, pod in workloads(render):
         behind_service = _selected_by_a_service(render, obj)
@@ -236,6 +260,14 @@ def check_probes_set(render: Render) -> list[Violation]:
                 if not c.get(probe):
                     out.append(Violation(obj, f"serves traffic without a {probe}",
                                          f"add a {probe} (/readyz for readiness, /healthz for liveness)", label))
+        for label, c in containers(pod, init=False):
+            ready, live = c.get("readinessProbe"), c.get("livenessProbe")
+            if isinstance(ready, dict) and isinstance(live, dict) and _probe_check(ready) is not None \
+                    and _probe_check(ready) == _probe_check(live):
+                out.append(Violation(obj, "its livenessProbe is the same check as its readinessProbe, so a pod that "
+                                          "is only busy is restarted instead of taken out of rotation",
+                                     "make liveness ask only whether the process is alive (/healthz), readiness "
+                                     "whether it can serve (/readyz)", label))
     return out
 
 
@@ -265,30 +297,74 @@ def check_startup_probe_for_model(render: Render, config: PolicyConfig) -> list[
 
 
 def check_ephemeral_storage_set(render: Render) -> list[Violation]:
-    """A pod with a disk-backed emptyDir requests and limits ephemeral
-    storage on every container, with room for the emptyDir's sizeLimit; else
-    the scheduler ignores the disk and the kubelet evicts the pod when it fills
+    """Every container, init containers included, requests and limits
+    ephemeral storage: without a request the scheduler places the pod
+    without counting the disk its logs, writable layer and emptyDirs use,
+    and without a limit one container can fill the node's disk and get every
+    pod on it evicted. A pod's limits also cover its disk emptyDirs'
+    sizeLimits, or the kubelet evicts it before the volume is full
     (kube-score container-ephemeral-storage-request-and-limit)."""
     out = []
     for obj, pod in workloads(render):
-        disk = [v for v in pod.get("volumes") or [] if isinstance(v, dict) and isinstance(v.get("emptyDir"), dict)
-                and v["emptyDir"].get("medium") != "Memory"]
-        if not disk:
-            continue
         total = 0
-        for label, c in containers(pod, init=False):
+        for label, c in containers(pod, ephemeral=False):
             requests, limits = _requests_and_limits(c)
             for kind, values in (("request", requests), ("limit", limits)):
                 if "ephemeral-storage" not in values:
-                    out.append(Violation(obj, f"has no ephemeral-storage {kind} but the pod writes to an emptyDir "
-                                              f"({', '.join(v.get('name', '?') for v in disk)})",
-                                         f"set resources.{kind}s.ephemeral-storage", label))
-            total += parse_quantity(limits.get("ephemeral-storage")) or 0
+                    out.append(Violation(obj, f"has no ephemeral-storage {kind}",
+                                         f"set resources.{kind}s.ephemeral-storage (room for its logs, writable "
+                                         "layer and the emptyDirs it writes)", label))
+            if label.startswith("container "):  # init containers run before, not beside, the others
+                total += parse_quantity(limits.get("ephemeral-storage")) or 0
+        disk = [v for v in pod.get("volumes") or [] if isinstance(v, dict) and isinstance(v.get("emptyDir"), dict)
+                and v["emptyDir"].get("medium") != "Memory"]
         needed = sum(parse_quantity(v["emptyDir"].get("sizeLimit")) or 0 for v in disk)
         if total and needed and total < needed:
             out.append(Violation(obj, "its containers' ephemeral-storage limits add up to less than its emptyDir "
                                       "sizeLimits, so the kubelet evicts it before the volume is full",
                                  "raise the limits to at least the sum of the sizeLimits"))
+    return out
+
+
+_PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+
+
+def _port_name_problem(name: str) -> str | None:
+    """Why a name is not an IANA service name, as the API server requires of
+    container port names (and a Service's named targetPort resolves)."""
+    if len(name) > 15:
+        return f"port name {name!r} is {len(name)} characters, more than the 15 allowed"
+    if not _PORT_NAME.match(name) or "--" in name or not re.search("[a-z]", name):
+        return (f"port name {name!r} is not a valid port name (lowercase letters, digits and single '-', "
+                "at least one letter, no '-' at either end)")
+    return None
+
+
+def check_container_ports_valid(render: Render) -> list[Violation]:
+    """Each container's ports have a number and distinct, valid names: the
+    API server refuses a duplicate or malformed name and a port without a
+    number (kube-score container-ports-check)."""
+    out = []
+    for obj, pod in workloads(render):
+        for label, c in containers(pod, ephemeral=False):
+            seen: set[str] = set()
+            for port in c.get("ports") or []:
+                if not isinstance(port, dict):
+                    continue
+                name, number = port.get("name"), port.get("containerPort")
+                if isinstance(number, bool) or not isinstance(number, int) or not 0 < number < 65536:
+                    out.append(Violation(obj, f"port {name or '(unnamed)'} has containerPort {number!r}",
+                                         "set containerPort to the port the process listens on (1-65535)", label))
+                if not name:
+                    continue
+                name = str(name)
+                if name in seen:
+                    out.append(Violation(obj, f"names two ports {name!r}", "give each port its own name", label))
+                seen.add(name)
+                problem = _port_name_problem(name)
+                if problem:
+                    out.append(Violation(obj, problem, "use a short name such as http or http-metrics; a Service "
+                                                       "targetPort that uses it must change with it", label))
     return out
 
 
@@ -354,3 +430,7 @@ def test_startup_probe_for_model(render, config):
 
 def test_ephemeral_storage_set(render):
     assert_no_violations(check_ephemeral_storage_set(render))
+
+
+def test_container_ports_valid(render):
+    assert_no_violations(check_container_ports_valid(render))
