@@ -149,3 +149,34 @@ def test_validators_take_any_shape(name):
 def test_every_validated_kind_has_a_base_object():
     based = {(doc["apiVersion"], doc["kind"]) for doc in OBJECTS.values()}
     assert sorted(apivalidation.kinds() - based) == []
+
+
+def test_the_tree_is_accepted_containers(real_renders):
+    """Every object the tree really renders passes the API validation: the
+    container checks (and the rest) must not refuse an everyday manifest."""
+    refused = [f"{path}: {doc.get('kind')}/{doc.get('metadata', {}).get('name')}: {error.message()}"
+               for path, render in sorted(real_renders.items())
+               for doc in (obj.doc for obj in render.objects)
+               for error in validate(doc, Context())]
+    workloads = [obj for render in real_renders.values() for obj in render.objects
+                 if apivalidation.VALIDATORS.get((obj.doc.get("apiVersion"), obj.doc.get("kind")))]
+    assert workloads, "no rendered object is of a validated kind: the test would prove nothing"
+    assert refused == []
+
+
+def test_a_container_broken_in_the_last_root_is_refused(real_renders, render_of):
+    """The check above can fail: break the Deployment of the last root the
+    tree renders (the issue's own examples) and the errors name its fields."""
+    last = sorted(real_renders)[-1]
+    render = render_of(last)
+    deployment = next(obj.doc for obj in render.objects if obj.doc.get("kind") == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["ports"][0]["name"] = "grpc-inference-api"
+    container["livenessProbe"]["exec"] = {"command": ["true"]}
+    messages = [e.message() for obj in render.objects for e in validate(obj.doc, Context())]
+    assert messages == [
+        'spec.template.spec.containers[0].ports[0].name: Invalid value: "grpc-inference-api": '
+        "must be no more than 15 characters",
+        "spec.template.spec.containers[0].livenessProbe.httpGet: Forbidden: only one handler may be set; "
+        "exec is already set",
+    ], last

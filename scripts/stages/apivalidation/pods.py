@@ -9,7 +9,7 @@ from typing import Any
 from scripts.stages.apivalidation import containers, meta
 from scripts.stages.apivalidation.context import Context
 from scripts.stages.apivalidation.errors import ROOT, Errors, FieldPath
-from scripts.stages.apivalidation.meta import as_dict
+from scripts.stages.apivalidation.meta import as_dict, as_list
 
 
 def validate_pod_template(template: Any, path: FieldPath, ctx: Context, errs: Errors) -> None:
@@ -24,7 +24,9 @@ def validate_pod_template(template: Any, path: FieldPath, ctx: Context, errs: Er
 
 
 def validate_pod_spec(spec: dict[str, Any], path: FieldPath, ctx: Context, errs: Errors) -> None:
-    volumes: dict[str, dict[str, Any]] = {}
+    volumes: dict[str, dict[str, Any]] = {
+        volume["name"]: volume for volume in as_list(spec.get("volumes"))
+        if isinstance(volume, dict) and isinstance(volume.get("name"), str)}
     containers.validate_containers(spec, path, ctx, errs, volumes)
 
 
