@@ -1,0 +1,152 @@
+"""The model path: every endpoint outside the cluster that a pod's containers
+connect to (the model store, the cloud's identity service, what config
+declares), derived from the manifests, and checked against every layer
+between the container and the endpoint: cluster DNS and the endpoint's port
+in the NetworkPolicies, and, for a pod with a proxy, the start order of its
+init containers, the Sidecar, the ServiceEntries it sees and the outbound
+traffic policy.
+
+How each layer behaves: scripts/stages/netpolicy.py and meshegress.py; how
+the endpoints are formed: scripts/stages/endpoints.py; why: docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from scripts.core.model import Render, Resource
+from scripts.stages import endpoints as endpoint_model
+from scripts.stages.endpoints import Needed, PodEndpoints
+from scripts.stages.meshegress import MeshEndpoint, captured, check_mesh, injected, native_sidecar
+from scripts.stages.netpolicy import Destination, check_egress, public_space
+from scripts.stages.origins import generator_origin, located, patch_origin
+from scripts.stages.policy_support import PolicyConfig, Violation, assert_no_violations, workloads
+
+
+def _pods(render: Render, config: PolicyConfig) -> tuple[list[PodEndpoints], list]:
+    assert config.egress is not None
+    return endpoint_model.derive(render, config.egress, [(w, p) for w, p in workloads(render) if w.kind != "Job"])
+
+
+def check_egress_endpoints_formed(render: Render, config: PolicyConfig, repo: Path) -> list[Violation]:
+    """Each endpoint a container needs can be formed from the manifests: the
+    model ConfigMap has the bucket key and a bucket name, the CLI's region is
+    set and is a region, the IRSA annotation is a role ARN."""
+    if config.egress is None:
+        return []
+    _, problems = _pods(render, config)
+    out = []
+    seen: set[tuple[int, str, str]] = set()
+    for problem in problems:
+        key = (id(problem.obj), problem.problem, problem.detail)
+        if key in seen:
+            continue
+        seen.add(key)
+        obj = problem.obj
+        store = config.egress.model_store
+        if obj.kind == "ConfigMap" and store is not None:
+            obj = located(obj, generator_origin(repo, render.target, store.configmap))
+        elif obj.kind == "ServiceAccount":
+            obj = located(obj, patch_origin(repo, render.target, obj, ("metadata", "annotations")))
+        out.append(Violation(obj, problem.problem, problem.fix, problem.detail))
+    return out
+
+
+@dataclass
+class _Finding:
+    """One blocking layer, for every container it blocks."""
+
+    obj: Resource
+    problem: str
+    fix: str
+    why: str
+    who: dict[str, list[str]] = field(default_factory=dict)  # container label -> workload refs
+
+
+def _who(finding: _Finding) -> str:
+    return "; ".join(f"{label} of {', '.join(refs)}" for label, refs in finding.who.items())
+
+
+def _dns_destination(config: PolicyConfig, protocol: str) -> Destination:
+    dns = config.egress.dns  # type: ignore[union-attr]
+    assert dns is not None
+    return Destination(protocol=protocol, port=53, namespace=dns.namespace_labels.get("kubernetes.io/metadata.name"),
+                       namespace_labels=dns.namespace_labels, pod_labels=dns.pod_labels, port_names=dns.ports)
+
+
+def _layers(render: Render, config: PolicyConfig, pod: PodEndpoints, need: Needed):
+    """(object, problem, fix, field) for each layer that stops the container reaching the endpoint."""
+    egress = config.egress
+    assert egress is not None
+    remedy = f"; better: {need.remedy}" if need.remedy else ""
+    if egress.dns is not None and not endpoint_model.is_address(need.host):
+        for protocol in ("UDP", "TCP"):
+            blocked = check_egress(render, pod.namespace, pod.labels, _dns_destination(config, protocol))
+            if blocked:
+                yield (blocked.policy, f"blocks {protocol}/53 to the cluster DNS, so {need.host} does not resolve "
+                                       f"({blocked.reason}; policies isolating the pods: "
+                                       f"{', '.join(blocked.policies)})",
+                       f"admit UDP and TCP port 53 to the pods {egress.dns.pod_labels} of the namespace "
+                       f"{egress.dns.namespace_labels}", ("spec", "egress"))
+    networks = ((endpoint_model.ip_network(need.host),) if endpoint_model.is_address(need.host)
+                else tuple(public_space()))
+    blocked = check_egress(render, pod.namespace, pod.labels, Destination(protocol="TCP", port=need.port,
+                                                                         networks=networks))
+    if blocked:
+        target = "its address" if endpoint_model.is_address(need.host) else \
+            "every public address (0.0.0.0/0 except private and special ranges; the host's addresses change)"
+        yield (blocked.policy, f"blocks {need} ({blocked.reason}; policies isolating the pods: "
+                               f"{', '.join(blocked.policies)})",
+               f"admit TCP/{need.port} to {target}{remedy}", ("spec", "egress"))
+    endpoint = MeshEndpoint(need.host, need.port, need.protocol)
+    if not (injected(render, pod.namespace, pod.pod_spec, pod.labels, pod.annotations)
+            and captured(pod.annotations, need.spec, endpoint)):
+        return  # no proxy sees the connection: the mesh layers do not apply
+    if need.init and not native_sidecar(pod.annotations, egress.mesh):
+        yield (pod.workload, f"{need.container} runs before its proxy starts (the proxy is not a native sidecar), "
+                             f"but the connection to {need} is already redirected to it, so it fails",
+               "annotate the pod template sidecar.istio.io/nativeSidecar: \"true\"",
+               ("spec", "template", "metadata", "annotations"))
+        return
+    for block in check_mesh(render, pod.namespace, pod.labels, endpoint, egress.mesh):
+        yield block.obj, block.problem, block.fix + remedy, block.field
+
+
+def check_egress_endpoints_open(render: Render, config: PolicyConfig, repo: Path) -> list[Violation]:
+    """Every endpoint a pod's containers need is open at every layer that can
+    block it: DNS and the port in the NetworkPolicies; for a pod with a
+    proxy, a native sidecar for init containers, the Sidecar's egress hosts,
+    the ServiceEntries' hosts, ports, protocols and exportTo, and the
+    outbound traffic policy. One finding per blocking layer, naming the
+    endpoint, the containers that need it and the fix."""
+    if config.egress is None:
+        return []
+    pods, _ = _pods(render, config)
+    found: dict[tuple, _Finding] = {}
+    for pod in pods:
+        for need in pod.needed:
+            for obj, problem, fix, pointer in _layers(render, config, pod, need):
+                key = (id(obj), problem, fix)
+                if key not in found:
+                    origin = patch_origin(repo, render.target, obj, pointer) if pointer else None
+                    found[key] = _Finding(located(obj, origin), problem, fix, need.why)
+                refs = found[key].who.setdefault(need.container, [])
+                if pod.workload.ref not in refs:
+                    refs.append(pod.workload.ref)
+    return [Violation(f.obj, f"{f.problem}: {_who(f)} needs it ({f.why})", f.fix) for f in found.values()]
+
+
+@pytest.fixture(scope="session")
+def repo(policy) -> Path:
+    return policy.repo
+
+
+def test_egress_endpoints_formed(render, config, repo):
+    assert_no_violations(check_egress_endpoints_formed(render, config, repo))
+
+
+def test_egress_endpoints_open(render, config, repo):
+    assert_no_violations(check_egress_endpoints_open(render, config, repo))
