@@ -60,10 +60,15 @@ class DeclaredEndpoint:
 
 
 @dataclass(frozen=True)
-class ClusterDns:
+class PeerPods:
+    """Pods in the cluster that every pod on the model path must reach (the
+    cluster DNS; istiod for a pod with a proxy), as a NetworkPolicy selects
+    them, with their named ports, every one of which must be admitted."""
+
     namespace_labels: dict[str, str]
     pod_labels: dict[str, str]
-    ports: dict[str, tuple[str, int]]  # the DNS pods' named ports: name -> (protocol, number)
+    ports: dict[str, tuple[str, int]]  # name -> (protocol, number)
+    what: str
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,8 @@ class EgressSettings:
     model_store: ModelStore | None
     identity: CloudIdentity | None
     extra: tuple[DeclaredEndpoint, ...]
-    dns: ClusterDns | None
+    dns: PeerPods | None
+    control_plane: PeerPods | None
     mesh: MeshDefaults
 
 
@@ -187,10 +193,9 @@ def _extra(data: Any) -> tuple[DeclaredEndpoint, ...]:
     return tuple(out)
 
 
-def _dns(data: Any) -> ClusterDns | None:
+def _peers(data: Any, where: str, what: str) -> PeerPods | None:
     if data is None:
         return None
-    where = "egress.dns"
     data = _mapping(data, where)
     ports: dict[str, tuple[str, int]] = {}
     for name, spec in _mapping(data.get("ports"), f"{where}.ports").items():
@@ -200,9 +205,9 @@ def _dns(data: Any) -> ClusterDns | None:
         ports[str(name)] = (match.group(1), _port(int(match.group(2)), f"{where}.ports.{name}"))
     namespace_labels = _labels(data.get("namespace_labels"), f"{where}.namespace_labels")
     pod_labels = _labels(data.get("pod_labels"), f"{where}.pod_labels")
-    if not namespace_labels or not pod_labels:
-        raise _fail(f"`{where}` needs namespace_labels and pod_labels (how NetworkPolicies select the DNS pods)")
-    return ClusterDns(namespace_labels=namespace_labels, pod_labels=pod_labels, ports=ports)
+    if not namespace_labels or not pod_labels or not ports:
+        raise _fail(f"`{where}` needs namespace_labels, pod_labels and ports (how NetworkPolicies select the pods)")
+    return PeerPods(namespace_labels=namespace_labels, pod_labels=pod_labels, ports=ports, what=what)
 
 
 def _mesh(data: Any) -> MeshDefaults:
@@ -227,5 +232,7 @@ def parse_egress(data: Any) -> EgressSettings | None:
         return None
     data = _mapping(data, "egress")
     return EgressSettings(model_store=_model_store(data.get("model_store")), identity=_identity(data.get("identity")),
-                          extra=_extra(data.get("extra")), dns=_dns(data.get("dns")),
+                          extra=_extra(data.get("extra")),
+                          dns=_peers(data.get("dns"), "egress.dns", "the cluster DNS"),
+                          control_plane=_peers(data.get("control_plane"), "egress.control_plane", "istiod"),
                           mesh=_mesh(data.get("mesh_defaults")))

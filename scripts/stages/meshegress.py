@@ -284,17 +284,19 @@ def check_mesh(render: Render, namespace: str | None, labels: dict, endpoint: Me
         problems.append(problem)
     if problems or not registry_only:
         return problems
-    policy_from = f"Sidecar/{sidecar.name}" if sidecar is not None else "the mesh default"
+    sets_mode = sidecar is not None and (_spec(sidecar).get("outboundTrafficPolicy") or {}).get("mode")
+    policy_from = f"Sidecar/{sidecar.name}'s" if sets_mode and sidecar is not None else "the mesh config's"
     anchor = closest_entry(render, namespace, endpoint.host)
     own = f"declare it in a ServiceEntry exported to {namespace}"
     if anchor is not None:
         return [MeshBlock(anchor, f"does not declare {endpoint}, nor does any other ServiceEntry the pods' proxy "
-                                  f"sees, so {policy_from}'s REGISTRY_ONLY outbound policy drops it",
+                                  f"sees, so {policy_from} REGISTRY_ONLY outbound policy drops it",
                           f"add {endpoint.host} to its hosts (port {endpoint.port}, protocol {endpoint.protocol}), "
                           f"or {own}", ("spec", "hosts"))]
-    problem = (f"REGISTRY_ONLY outbound policy drops {endpoint}: no ServiceEntry the pods' proxy sees declares it")
+    problem = f"REGISTRY_ONLY outbound policy drops {endpoint}: no ServiceEntry the pods' proxy sees declares it"
     fix = f"{own} (host {endpoint.host}, port {endpoint.port}, protocol {endpoint.protocol})"
-    if sidecar is not None:
+    if sets_mode and sidecar is not None:
         return [MeshBlock(sidecar, f"its {problem}", fix, ("spec", "outboundTrafficPolicy"))]
-    anchor = next((o for o in render.objects if o.kind == "Namespace"), render.objects[0])
-    return [MeshBlock(anchor, f"the mesh's default {problem}", fix)]
+    anchor = sidecar if sidecar is not None else next((o for o in render.objects if o.kind == "Namespace"),
+                                                      render.objects[0])
+    return [MeshBlock(anchor, f"the mesh config's default {problem}", fix)]

@@ -19,6 +19,7 @@ import pytest
 
 from scripts.core.model import Render, Resource
 from scripts.stages import endpoints as endpoint_model
+from scripts.stages.egress_settings import PeerPods
 from scripts.stages.endpoints import Needed, PodEndpoints
 from scripts.stages.meshegress import MeshEndpoint, captured, check_mesh, injected, native_sidecar
 from scripts.stages.netpolicy import Destination, check_egress, public_space
@@ -70,11 +71,23 @@ def _who(finding: _Finding) -> str:
     return "; ".join(f"{label} of {', '.join(refs)}" for label, refs in finding.who.items())
 
 
-def _dns_destination(config: PolicyConfig, protocol: str) -> Destination:
-    dns = config.egress.dns  # type: ignore[union-attr]
-    assert dns is not None
-    return Destination(protocol=protocol, port=53, namespace=dns.namespace_labels.get("kubernetes.io/metadata.name"),
-                       namespace_labels=dns.namespace_labels, pod_labels=dns.pod_labels, port_names=dns.ports)
+def _peer_destinations(peers: PeerPods) -> list[Destination]:
+    namespace = peers.namespace_labels.get("kubernetes.io/metadata.name")
+    return [Destination(protocol=protocol, port=port, namespace=namespace, namespace_labels=peers.namespace_labels,
+                        pod_labels=peers.pod_labels, port_names=peers.ports)
+            for protocol, port in sorted(set(peers.ports.values()))]
+
+
+def _peer_blocks(render: Render, pod: PodEndpoints, peers: PeerPods, consequence: str):
+    for destination in _peer_destinations(peers):
+        blocked = check_egress(render, pod.namespace, pod.labels, destination)
+        if blocked:
+            wanted = " and ".join(f"{p}/{n}" for p, n in sorted(set(peers.ports.values())))
+            yield (blocked.policy, f"blocks {destination.protocol}/{destination.port} to {peers.what}, so "
+                                   f"{consequence} ({blocked.reason}; policies isolating the pods: "
+                                   f"{', '.join(blocked.policies)})",
+                   f"admit {wanted} to the pods {peers.pod_labels} of the namespaces {peers.namespace_labels}",
+                   ("spec", "egress"))
 
 
 def _layers(render: Render, config: PolicyConfig, pod: PodEndpoints, need: Needed):
@@ -83,14 +96,7 @@ def _layers(render: Render, config: PolicyConfig, pod: PodEndpoints, need: Neede
     assert egress is not None
     remedy = f"; better: {need.remedy}" if need.remedy else ""
     if egress.dns is not None and not endpoint_model.is_address(need.host):
-        for protocol in ("UDP", "TCP"):
-            blocked = check_egress(render, pod.namespace, pod.labels, _dns_destination(config, protocol))
-            if blocked:
-                yield (blocked.policy, f"blocks {protocol}/53 to the cluster DNS, so {need.host} does not resolve "
-                                       f"({blocked.reason}; policies isolating the pods: "
-                                       f"{', '.join(blocked.policies)})",
-                       f"admit UDP and TCP port 53 to the pods {egress.dns.pod_labels} of the namespace "
-                       f"{egress.dns.namespace_labels}", ("spec", "egress"))
+        yield from _peer_blocks(render, pod, egress.dns, f"{need.host} does not resolve")
     networks = ((endpoint_model.ip_network(need.host),) if endpoint_model.is_address(need.host)
                 else tuple(public_space()))
     blocked = check_egress(render, pod.namespace, pod.labels, Destination(protocol="TCP", port=need.port,
@@ -102,9 +108,13 @@ def _layers(render: Render, config: PolicyConfig, pod: PodEndpoints, need: Neede
                                f"{', '.join(blocked.policies)})",
                f"admit TCP/{need.port} to {target}{remedy}", ("spec", "egress"))
     endpoint = MeshEndpoint(need.host, need.port, need.protocol)
-    if not (injected(render, pod.namespace, pod.pod_spec, pod.labels, pod.annotations)
-            and captured(pod.annotations, need.spec, endpoint)):
-        return  # no proxy sees the connection: the mesh layers do not apply
+    if not injected(render, pod.namespace, pod.pod_spec, pod.labels, pod.annotations):
+        return  # no proxy: the mesh layers do not apply
+    if egress.control_plane is not None:
+        yield from _peer_blocks(render, pod, egress.control_plane,
+                                "the proxy gets no configuration or certificate and the pod never starts")
+    if not captured(pod.annotations, need.spec, endpoint):
+        return  # the proxy does not see this connection
     if need.init and not native_sidecar(pod.annotations, egress.mesh):
         yield (pod.workload, f"{need.container} runs before its proxy starts (the proxy is not a native sidecar), "
                              f"but the connection to {need} is already redirected to it, so it fails",
