@@ -347,3 +347,74 @@ def test_no_egress_config_derives_nothing(render_of):
     assert run_rule(OPEN, render) != []
     from tests.policy.test_egress import check_egress_endpoints_open
     assert check_egress_endpoints_open(render, dataclasses.replace(CONFIG, egress=None), REPO) == []
+
+
+# ---- end to end: a copy of the tree, broken in the root that comes last -------
+
+def _validate_policy(tree):
+    import json
+
+    from tests.test_validate_cli import validate
+
+    report = tree / "report.json"
+    proc = validate("--repo", str(tree), "--stage", "policy", "--report-json", str(report))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    return json.loads(report.read_text())["findings"]
+
+
+def _replace(path, old, new):
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_a_host_typo_in_the_last_overlay_is_found_on_its_roots_only(tree):
+    _replace(tree / "overlays/staging/model-store.yaml", "- ai-models-staging.s3", "- ai-models-stagin.s3")
+    findings = _validate_policy(tree)
+    assert {(f["target"], f["rule"], f["file"]) for f in findings} == {
+        (target, OPEN, "overlays/staging/model-store.yaml")
+        for target in ("overlays/staging", "clusters/staging#ai-inference-staging")}
+    assert all("ai-models-staging.s3.eu-west-1.amazonaws.com:443" in f["message"] for f in findings)
+
+
+def test_a_region_moved_in_the_cluster_settings_is_found_on_that_clusters_build(tree):
+    _replace(tree / "clusters/staging/cluster-settings.yaml", "cluster_region: eu-west-1", "cluster_region: us-east-1")
+    findings = _validate_policy(tree)
+    assert {(f["target"], f["rule"], f["file"]) for f in findings} == {
+        ("clusters/staging#ai-inference-staging", OPEN, "overlays/staging/model-store.yaml")}
+    text = "\n".join(f["message"] for f in findings)
+    assert "does not declare sts.us-east-1.amazonaws.com:443" in text
+    assert "does not declare ai-models-staging.s3.us-east-1.amazonaws.com:443" in text
+    assert "region us-east-1 (cluster_region of ConfigMap flux-system/cluster-settings)" in text
+
+
+def test_a_networkpolicy_patch_dropping_dns_is_found_in_its_file(tree):
+    (tree / "overlays/staging/egress.yaml").write_text(
+        "# drops the DNS rule\n- op: remove\n  path: /spec/egress/0\n")
+    _replace(tree / "overlays/staging/kustomization.yaml", "patches:\n",
+             "patches:\n  - path: egress.yaml\n    target:\n      kind: NetworkPolicy\n"
+             "      name: ai-inference-service\n")
+    findings = [f for f in _validate_policy(tree) if f["rule"] == OPEN]
+    assert {f["target"] for f in findings} == {"overlays/staging", "clusters/staging#ai-inference-staging"}
+    assert {f["file"] for f in findings} == {"overlays/staging/egress.yaml"}
+    assert any("blocks UDP/53 to the cluster DNS" in f["message"] for f in findings)
+
+
+def test_a_renamed_bucket_key_is_found_in_the_generator(tree):
+    _replace(tree / "overlays/staging/kustomization.yaml", "- bucket=ai-models-staging", "- store=ai-models-staging")
+    findings = [f for f in _validate_policy(tree) if f["rule"] == FORMED]
+    assert {f["target"] for f in findings} == {"overlays/staging", "clusters/staging#ai-inference-staging"}
+    assert {f["file"] for f in findings} == {"overlays/staging/kustomization.yaml"}
+    assert all("has no key 'bucket'" in f["message"] for f in findings)
+
+
+def test_an_alert_reading_an_unrecorded_series_in_the_last_overlay(tree):
+    _replace(tree / "overlays/staging/kustomization.yaml", "patches:\n",
+             "patches:\n  - target:\n      kind: PrometheusRule\n    patch: |-\n      - op: replace\n"
+             "        path: /spec/groups/1/rules/0/expr\n        value: ai_inference:error:ratio_rate5m > 0.05\n")
+    findings = _validate_policy(tree)
+    assert {(f["target"], f["rule"], f["file"]) for f in findings} == {
+        (target, "monitoring_series_exist", "monitoring/prometheusrule.yaml")
+        for target in ("overlays/staging", "clusters/staging#ai-inference-staging")}
+    assert all("alert AIInferenceHighErrorRate reads ai_inference:error:ratio_rate5m" in f["message"]
+               for f in findings)

@@ -301,7 +301,8 @@ class _Deriver:
             region = region_of()
             if region is None:
                 return []
-            return [(identity.sts_host.format(region=region), 443, "TLS", why + f", regional endpoint {region}")]
+            return [(identity.sts_host.format(region=region), 443, "TLS",
+                     f"{why}, regional endpoint {region}{region_origin(self.render, region)}")]
         if sa is None and account != "default":
             return []  # a ServiceAccount from elsewhere: its identity is not in the manifests
         if identity.fallback_address is None:

@@ -121,6 +121,27 @@ def generator_origin(repo: Path, target: Target, name: str) -> SourceRef | None:
     return None
 
 
+def generated_file_origin(repo: Path, target: Target, name: str, key: str, needle: str = "") -> SourceRef | None:
+    """The file a configMapGenerator reads into key `key` of ConfigMap `name`
+    (`files: [key=path]` or `files: [path]`), at the first line holding
+    `needle` when given."""
+    for kustomization in _kustomizations(target):
+        docs = _read(repo, kustomization)
+        spec = docs[0] if docs and isinstance(docs[0], dict) else {}
+        directory = kustomization.rsplit("/", 1)[0] if "/" in kustomization else ""
+        for entry in spec.get("configMapGenerator") or []:
+            if not isinstance(entry, dict) or entry.get("name") != name:
+                continue
+            for item in entry.get("files") or []:
+                item_key, sep, path = str(item).partition("=")
+                path = path if sep else item_key
+                if (item_key if sep else path.rsplit("/", 1)[-1]) == key:
+                    relative = f"{directory}/{path}" if directory else path
+                    line = _line_of(repo, relative, re.escape(needle)) if needle else None
+                    return SourceRef(relative, line or 1)
+    return None
+
+
 def located(obj: Resource, source: SourceRef | None) -> Resource:
     """obj, pointing at `source` when one was found (the finding's file and line)."""
     return Resource(doc=obj.doc, source=source) if source is not None else obj
