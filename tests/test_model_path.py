@@ -298,18 +298,23 @@ def test_every_environment_has_an_open_model_path(real_renders):
 # ---- NetworkPolicy arithmetic -----------------------------------------------
 
 def test_public_space_leaves_out_private_and_special_ranges():
-    space = netpolicy.public_space()
-    assert ipaddress.ip_network("8.8.8.0/24").subnet_of(next(n for n in space if n.overlaps(
-        ipaddress.ip_network("8.8.8.0/24"))))
+    space = netpolicy.to_networks(netpolicy.public_space())
+    assert any(ipaddress.ip_network("8.8.8.0/24").subnet_of(n) for n in space)
     for special in netpolicy.NOT_PUBLIC:
-        assert not any(n.overlaps(special) for n in space)
+        assert not any(n.overlaps(ipaddress.ip_network(special)) for n in space)
+    # Everything else is in it: the two together are the whole IPv4 space.
+    total = sum(n.num_addresses for n in space) + sum(ipaddress.ip_network(s).num_addresses
+                                                       for s in netpolicy.NOT_PUBLIC)
+    assert total == 2**32
 
 
 def test_uncovered_subtracts_exactly():
-    nets = [ipaddress.ip_network("0.0.0.0/0")]
-    rest = netpolicy.uncovered(nets, [ipaddress.ip_network("0.0.0.0/1")])
-    assert rest == [ipaddress.ip_network("128.0.0.0/1")]
-    assert netpolicy.uncovered(nets, [ipaddress.ip_network("0.0.0.0/1"), ipaddress.ip_network("128.0.0.0/1")]) == []
+    everything = netpolicy.to_ranges(["0.0.0.0/0"])
+    rest = netpolicy.uncovered(everything, netpolicy.to_ranges(["0.0.0.0/1"]))
+    assert netpolicy.to_networks(rest) == [ipaddress.ip_network("128.0.0.0/1")]
+    assert netpolicy.uncovered(everything, netpolicy.to_ranges(["0.0.0.0/1", "128.0.0.0/1"])) == ()
+    hole = netpolicy.uncovered(everything, netpolicy.minus(everything, netpolicy.to_ranges(["52.0.0.0/8"])))
+    assert netpolicy.to_networks(hole) == [ipaddress.ip_network("52.0.0.0/8")]
 
 
 def test_policy_types_default_from_the_rules():

@@ -361,11 +361,7 @@ def derive(render: Render, settings: EgressSettings, workloads: list[tuple[Resou
     return pods, deriver.problems
 
 
-def ip_network(host: str) -> ipaddress.IPv4Network:
-    """The /32 of an IPv4 address (NetworkPolicy ipBlocks are IPv4 here)."""
-    return ipaddress.IPv4Network(f"{host}/32")
-
-
+@functools.lru_cache(maxsize=1024)
 def is_address(host: str) -> bool:
     try:
         ipaddress.ip_address(host)

@@ -66,18 +66,36 @@ class MeshBlock:
     field: tuple[str, ...] = ()  # the field of obj to fix, e.g. ("spec", "hosts")
 
 
-def _namespace_labels(render: Render, namespace: str | None) -> dict[str, str] | None:
-    found = next((o for o in render.objects if o.kind == "Namespace" and o.name == namespace), None)
+@dataclass(frozen=True)
+class MeshView:
+    """The objects of a render the mesh layers read, sorted out once."""
+
+    namespaces: dict[str, Resource]
+    sidecars: tuple[Resource, ...]
+    entries: tuple[Resource, ...]
+    anchor: Resource | None  # what a finding with no better object is about
+
+    @classmethod
+    def of(cls, render: Render) -> MeshView:
+        objects = render.objects
+        return cls(namespaces={o.name: o for o in objects if o.kind == "Namespace"},
+                   sidecars=tuple(o for o in objects if o.kind == "Sidecar"),
+                   entries=tuple(o for o in objects if o.kind == "ServiceEntry"),
+                   anchor=next((o for o in objects if o.kind == "Namespace"), objects[0] if objects else None))
+
+
+def _namespace_labels(view: MeshView, namespace: str | None) -> dict[str, str] | None:
+    found = view.namespaces.get(namespace or "")
     return found.labels if found is not None else None
 
 
-def injected(render: Render, namespace: str | None, pod_spec: dict, labels: dict, annotations: dict) -> bool:
+def injected(view: MeshView, namespace: str | None, pod_spec: dict, labels: dict, annotations: dict) -> bool:
     """Does the injection webhook give this pod a proxy?"""
     if pod_spec.get("hostNetwork"):
         return False
     key = "sidecar.istio.io/inject"
     choice = labels[key] if key in labels else annotations.get(key)
-    ns_labels = _namespace_labels(render, namespace) or {}
+    ns_labels = _namespace_labels(view, namespace) or {}
     if ns_labels.get("istio-injection") == "disabled" or choice == "false":
         return False
     if ns_labels.get("istio-injection") == "enabled" or "istio.io/rev" in ns_labels:
@@ -121,9 +139,9 @@ def captured(annotations: dict, container: dict, endpoint: MeshEndpoint) -> bool
     return included is None or _covers(included, endpoint)
 
 
-def sidecar_for(render: Render, namespace: str | None, labels: dict) -> Resource | None:
+def sidecar_for(view: MeshView, namespace: str | None, labels: dict) -> Resource | None:
     """The Sidecar resource that configures the pod's proxy (None: the mesh's defaults)."""
-    sidecars = [o for o in render.objects if o.kind == "Sidecar" and o.namespace == namespace]
+    sidecars = [o for o in view.sidecars if o.namespace == namespace]
     selecting = [s for s in sidecars if ((s.doc.get("spec") or {}).get("workloadSelector") or {}).get("labels")]
     chosen = next((s for s in selecting if plain_selector_matches(
         (s.doc["spec"]["workloadSelector"] or {}).get("labels"), labels)), None)
@@ -249,7 +267,7 @@ def _entry_problem(entry: Resource, sidecar: Resource | None, namespace: str | N
     return None
 
 
-def closest_entry(render: Render, namespace: str | None, host: str) -> Resource | None:
+def closest_entry(view: MeshView, namespace: str | None, host: str) -> Resource | None:
     """The ServiceEntry a missing host most likely belongs in: the one whose
     hosts share the longest domain suffix with it, the pod's namespace first."""
     def shared(entry: Resource) -> tuple[int, int]:
@@ -261,18 +279,17 @@ def closest_entry(render: Render, namespace: str | None, host: str) -> Resource 
                 n += 1
             best = max(best, n)
         return best, int(entry.namespace == namespace)
-    entries = [o for o in render.objects if o.kind == "ServiceEntry"]
-    ranked = sorted(entries, key=shared, reverse=True)
+    ranked = sorted(view.entries, key=shared, reverse=True)
     return ranked[0] if ranked and shared(ranked[0])[0] >= 2 else None
 
 
-def check_mesh(render: Render, namespace: str | None, labels: dict, endpoint: MeshEndpoint,
+def check_mesh(view: MeshView, namespace: str | None, labels: dict, endpoint: MeshEndpoint,
                defaults: MeshDefaults) -> list[MeshBlock]:
     """What in the mesh stops the pod's proxy from reaching the endpoint (empty: nothing)."""
-    sidecar = sidecar_for(render, namespace, labels)
+    sidecar = sidecar_for(view, namespace, labels)
     registry_only = outbound_policy(sidecar, defaults) == "REGISTRY_ONLY"
     problems: list[MeshBlock] = []
-    for entry in (o for o in render.objects if o.kind == "ServiceEntry"):
+    for entry in view.entries:
         host = _declares(entry, endpoint)
         if host is None:
             continue
@@ -286,7 +303,7 @@ def check_mesh(render: Render, namespace: str | None, labels: dict, endpoint: Me
         return problems
     sets_mode = sidecar is not None and (_spec(sidecar).get("outboundTrafficPolicy") or {}).get("mode")
     policy_from = f"Sidecar/{sidecar.name}'s" if sets_mode and sidecar is not None else "the mesh config's"
-    anchor = closest_entry(render, namespace, endpoint.host)
+    anchor = closest_entry(view, namespace, endpoint.host)
     own = f"declare it in a ServiceEntry exported to {namespace}"
     if anchor is not None:
         return [MeshBlock(anchor, f"does not declare {endpoint}, nor does any other ServiceEntry the pods' proxy "
@@ -297,6 +314,6 @@ def check_mesh(render: Render, namespace: str | None, labels: dict, endpoint: Me
     fix = f"{own} (host {endpoint.host}, port {endpoint.port}, protocol {endpoint.protocol})"
     if sets_mode and sidecar is not None:
         return [MeshBlock(sidecar, f"its {problem}", fix, ("spec", "outboundTrafficPolicy"))]
-    anchor = sidecar if sidecar is not None else next((o for o in render.objects if o.kind == "Namespace"),
-                                                      render.objects[0])
+    anchor = sidecar if sidecar is not None else view.anchor
+    assert anchor is not None
     return [MeshBlock(anchor, f"the mesh config's default {problem}", fix)]

@@ -20,6 +20,7 @@ The semantics (networking.k8s.io/v1):
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,46 +28,70 @@ from typing import Any
 from scripts.core.model import Render, Resource
 from scripts.stages.policy_support import selector_matches
 
-Network = ipaddress.IPv4Network
+# IPv4 address sets as sorted, disjoint, inclusive (first, last) integer
+# ranges: set arithmetic on them is a merge, where ipaddress networks cost
+# a hundred times more (every render checks every endpoint).
+Range = tuple[int, int]
+Ranges = tuple[Range, ...]
+_ALL: Ranges = ((0, 2**32 - 1),)
+
+
+def to_ranges(networks) -> Ranges:  # noqa: ANN001 - any iterable of IPv4 networks or CIDR strings
+    return union([(int(n.network_address), int(n.broadcast_address))
+                  for n in (ipaddress.IPv4Network(x, strict=False) if isinstance(x, str) else x for x in networks)])
+
+
+def to_networks(ranges: Ranges) -> list[ipaddress.IPv4Network]:
+    return [net for first, last in ranges
+            for net in ipaddress.summarize_address_range(ipaddress.IPv4Address(first), ipaddress.IPv4Address(last))]
+
+
+def union(ranges) -> Ranges:  # noqa: ANN001 - any iterable of ranges
+    merged: list[list[int]] = []
+    for first, last in sorted(ranges):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], last)
+        else:
+            merged.append([first, last])
+    return tuple((a, b) for a, b in merged)
+
+
+def minus(ranges: Ranges, removed: Ranges) -> Ranges:
+    """The addresses of `ranges` outside `removed` (both merged)."""
+    out: list[Range] = []
+    for first, last in ranges:
+        start = first
+        for r_first, r_last in removed:
+            if r_last < start or r_first > last:
+                continue
+            if r_first > start:
+                out.append((start, r_first - 1))
+            start = max(start, r_last + 1)
+            if start > last:
+                break
+        if start <= last:
+            out.append((start, last))
+    return tuple(out)
+
+
+def uncovered(targets: Ranges, covering) -> Ranges:  # noqa: ANN001 - any iterable of ranges
+    """The parts of `targets` that no range of `covering` contains."""
+    return minus(union(targets), union(covering))
+
 
 # IPv4 ranges that are not public addresses (RFC 6890 special-purpose
 # registry): what remains is where an internet endpoint may resolve to.
-NOT_PUBLIC = tuple(ipaddress.ip_network(n) for n in (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
-    "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4"))
+NOT_PUBLIC = ("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+              "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
+              "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4")
+PUBLIC: Ranges = minus(_ALL, to_ranges(NOT_PUBLIC))
 # Where a pod address may be: the cluster's pod range is not in the manifests,
 # so an ipBlock admits cluster pods only if it admits every private range.
-PRIVATE = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"))
+PRIVATE: Ranges = to_ranges(["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"])
 
 
-def subtract(networks: list[Network], removed: Network) -> list[Network]:
-    out: list[Network] = []
-    for net in networks:
-        if not net.overlaps(removed):
-            out.append(net)
-        elif net.subnet_of(removed):
-            continue
-        else:
-            out.extend(net.address_exclude(removed))
-    return out
-
-
-def uncovered(targets: list[Network], covering: list[Network]) -> list[Network]:
-    """The parts of `targets` that no network of `covering` contains."""
-    rest = list(targets)
-    for net in covering:
-        rest = subtract(rest, net)
-        if not rest:
-            break
-    return sorted(rest)
-
-
-def public_space() -> list[Network]:
-    space = [ipaddress.ip_network("0.0.0.0/0")]
-    for special in NOT_PUBLIC:
-        space = subtract(space, special)
-    return sorted(space)
+def public_space() -> Ranges:
+    return PUBLIC
 
 
 @dataclass(frozen=True)
@@ -77,7 +102,7 @@ class Destination:
 
     protocol: str
     port: int
-    networks: tuple[Network, ...] = ()
+    networks: Ranges = ()
     namespace: str | None = None
     namespace_labels: dict[str, str] = field(default_factory=dict)
     pod_labels: dict[str, str] | None = None
@@ -143,30 +168,28 @@ def _port_admits(entries: Any, destination: Destination) -> bool:
     return False
 
 
-def _ipblock_networks(block: Any) -> list[Network]:
+def _ipblock_networks(block: Any) -> Ranges:
     """The IPv4 addresses an ipBlock admits (IPv6 blocks admit none of them)."""
     if not isinstance(block, dict):
-        return []
-    try:
-        cidr = ipaddress.ip_network(str(block.get("cidr")), strict=False)
-    except ValueError:
-        return []
-    if not isinstance(cidr, ipaddress.IPv4Network):
-        return []
-    admitted = [cidr]
-    for excepted in block.get("except") or []:
+        return ()
+    excepted = block.get("except") or []
+    return _ipblock(str(block.get("cidr")), tuple(str(e) for e in excepted) if isinstance(excepted, list) else ())
+
+
+@functools.lru_cache(maxsize=1024)
+def _ipblock(cidr: str, excepted: tuple[str, ...]) -> Ranges:
+    def parsed(text: str) -> Ranges:
         try:
-            net = ipaddress.ip_network(str(excepted), strict=False)
+            net = ipaddress.ip_network(text, strict=False)
         except ValueError:
-            continue
-        if isinstance(net, ipaddress.IPv4Network):
-            admitted = subtract(admitted, net)
-    return admitted
+            return ()
+        return to_ranges([net]) if isinstance(net, ipaddress.IPv4Network) else ()
+    return minus(parsed(cidr), union(r for e in excepted for r in parsed(e)))
 
 
 def _peer_admits_pod(peer: dict[str, Any], policy_namespace: str | None, destination: Destination) -> bool:
     if "ipBlock" in peer:
-        return not uncovered(list(PRIVATE), _ipblock_networks(peer["ipBlock"]))
+        return not uncovered(PRIVATE, _ipblock_networks(peer["ipBlock"]))
     pods = peer.get("podSelector")
     if "namespaceSelector" in peer:
         if not selector_matches(peer.get("namespaceSelector") or {}, destination.namespace_labels):
@@ -176,10 +199,10 @@ def _peer_admits_pod(peer: dict[str, Any], policy_namespace: str | None, destina
     return pods is None or selector_matches(pods, destination.pod_labels or {})
 
 
-def admitted_networks(policies: list[Resource], destination: Destination) -> tuple[list[Network], bool]:
+def admitted_networks(policies: list[Resource], destination: Destination) -> tuple[list[Range], bool]:
     """(addresses the rules that admit the destination's port admit, whether
     any rule admits the port at all)."""
-    networks: list[Network] = []
+    networks: list[Range] = []
     port_admitted = False
     for policy in policies:
         for rule in (policy.doc.get("spec") or {}).get("egress") or []:
@@ -188,7 +211,7 @@ def admitted_networks(policies: list[Resource], destination: Destination) -> tup
             port_admitted = True
             peers = rule.get("to")
             if not peers:
-                networks.append(ipaddress.ip_network("0.0.0.0/0"))
+                networks.extend(_ALL)
                 continue
             for peer in peers:
                 if isinstance(peer, dict) and "ipBlock" in peer:
@@ -201,15 +224,15 @@ def _blame(policies: list[Resource]) -> Resource:
     return next((p for p in policies if (p.doc.get("spec") or {}).get("egress")), policies[0])
 
 
-def _show(networks: list[Network], limit: int = 3) -> str:
+def _show(ranges: Ranges, limit: int = 3) -> str:
+    networks = to_networks(ranges)
     text = ", ".join(str(n) for n in networks[:limit])
     return text + (f" and {len(networks) - limit} more" if len(networks) > limit else "")
 
 
-def check_egress(render: Render, namespace: str | None, pod_labels: dict[str, str],
-                 destination: Destination) -> Blocked | None:
-    """None when the pod may open the connection; else why not."""
-    policies = egress_policies(render, namespace, pod_labels)
+def check_egress(policies: list[Resource], destination: Destination) -> Blocked | None:
+    """None when a pod that these policies isolate (egress_policies) may
+    open the connection; else why not."""
     if not policies:
         return None  # not isolated for egress
     names = tuple(p.name for p in policies)
@@ -227,7 +250,7 @@ def check_egress(render: Render, namespace: str | None, pod_labels: dict[str, st
     networks, port_admitted = admitted_networks(policies, destination)
     if not port_admitted:
         return Blocked(_blame(policies), names, f"no egress rule admits {wanted}")
-    missing = uncovered(list(destination.networks), networks)
+    missing = uncovered(destination.networks, networks)
     if not missing:
         return None
     return Blocked(_blame(policies), names,

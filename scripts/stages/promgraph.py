@@ -121,6 +121,14 @@ def grafana_expr(expr: str, variables: dict[str, str]) -> str:
     """A dashboard query as Grafana sends it: interval built-ins become
     durations, template variables their current value; a variable with no
     value becomes a duration inside [...] and a placeholder elsewhere."""
+    if "$" not in expr and "[[" not in expr:
+        return expr
+    return _substituted(expr, tuple(sorted(variables.items())))
+
+
+@functools.lru_cache(maxsize=4096)  # every overlay and Flux build repeats the same dashboard
+def _substituted(expr: str, pairs: tuple[tuple[str, str], ...]) -> str:
+    variables = dict(pairs)
     out: list[str] = []
     quote: str | None = None
     depth = 0  # inside [...]

@@ -21,8 +21,8 @@ from scripts.core.model import Render, Resource
 from scripts.stages import endpoints as endpoint_model
 from scripts.stages.egress_settings import PeerPods
 from scripts.stages.endpoints import Needed, PodEndpoints
-from scripts.stages.meshegress import MeshEndpoint, captured, check_mesh, injected, native_sidecar
-from scripts.stages.netpolicy import Destination, check_egress, public_space
+from scripts.stages.meshegress import MeshEndpoint, MeshView, captured, check_mesh, injected, native_sidecar
+from scripts.stages.netpolicy import Destination, check_egress, egress_policies, public_space, to_ranges
 from scripts.stages.origins import generator_origin, located, patch_origin
 from scripts.stages.policy_support import PolicyConfig, Violation, assert_no_violations, workloads
 
@@ -78,9 +78,9 @@ def _peer_destinations(peers: PeerPods) -> list[Destination]:
             for protocol, port in sorted(set(peers.ports.values()))]
 
 
-def _peer_blocks(render: Render, pod: PodEndpoints, peers: PeerPods, consequence: str):
+def _peer_blocks(policies: list[Resource], peers: PeerPods, consequence: str):
     for destination in _peer_destinations(peers):
-        blocked = check_egress(render, pod.namespace, pod.labels, destination)
+        blocked = check_egress(policies, destination)
         if blocked:
             wanted = " and ".join(f"{p}/{n}" for p, n in sorted(set(peers.ports.values())))
             yield (blocked.policy, f"blocks {destination.protocol}/{destination.port} to {peers.what}, so "
@@ -90,17 +90,16 @@ def _peer_blocks(render: Render, pod: PodEndpoints, peers: PeerPods, consequence
                    ("spec", "egress"))
 
 
-def _layers(render: Render, config: PolicyConfig, pod: PodEndpoints, need: Needed):
-    """(object, problem, fix, field) for each layer that stops the container reaching the endpoint."""
+def _layers(view: MeshView, config: PolicyConfig, pod: PodEndpoints, need: Needed, policies: list[Resource]):
+    """(object, problem, fix, field) for each layer that stops the container
+    reaching the endpoint; `policies`: the NetworkPolicies isolating the pod."""
     egress = config.egress
     assert egress is not None
     remedy = f"; better: {need.remedy}" if need.remedy else ""
     if egress.dns is not None and not endpoint_model.is_address(need.host):
-        yield from _peer_blocks(render, pod, egress.dns, f"{need.host} does not resolve")
-    networks = ((endpoint_model.ip_network(need.host),) if endpoint_model.is_address(need.host)
-                else tuple(public_space()))
-    blocked = check_egress(render, pod.namespace, pod.labels, Destination(protocol="TCP", port=need.port,
-                                                                         networks=networks))
+        yield from _peer_blocks(policies, egress.dns, f"{need.host} does not resolve")
+    networks = to_ranges([need.host + "/32"]) if endpoint_model.is_address(need.host) else public_space()
+    blocked = check_egress(policies, Destination(protocol="TCP", port=need.port, networks=networks))
     if blocked:
         target = "its address" if endpoint_model.is_address(need.host) else \
             "every public address (0.0.0.0/0 except private and special ranges; the host's addresses change)"
@@ -108,10 +107,10 @@ def _layers(render: Render, config: PolicyConfig, pod: PodEndpoints, need: Neede
                                f"{', '.join(blocked.policies)})",
                f"admit TCP/{need.port} to {target}{remedy}", ("spec", "egress"))
     endpoint = MeshEndpoint(need.host, need.port, need.protocol)
-    if not injected(render, pod.namespace, pod.pod_spec, pod.labels, pod.annotations):
+    if not injected(view, pod.namespace, pod.pod_spec, pod.labels, pod.annotations):
         return  # no proxy: the mesh layers do not apply
     if egress.control_plane is not None:
-        yield from _peer_blocks(render, pod, egress.control_plane,
+        yield from _peer_blocks(policies, egress.control_plane,
                                 "the proxy gets no configuration or certificate and the pod never starts")
     if not captured(pod.annotations, need.spec, endpoint):
         return  # the proxy does not see this connection
@@ -121,7 +120,7 @@ def _layers(render: Render, config: PolicyConfig, pod: PodEndpoints, need: Neede
                "annotate the pod template sidecar.istio.io/nativeSidecar: \"true\"",
                ("spec", "template", "metadata", "annotations"))
         return
-    for block in check_mesh(render, pod.namespace, pod.labels, endpoint, egress.mesh):
+    for block in check_mesh(view, pod.namespace, pod.labels, endpoint, egress.mesh):
         yield block.obj, block.problem, block.fix + remedy, block.field
 
 
@@ -136,9 +135,11 @@ def check_egress_endpoints_open(render: Render, config: PolicyConfig, repo: Path
         return []
     pods, _ = _pods(render, config)
     found: dict[tuple, _Finding] = {}
+    view = MeshView.of(render)
     for pod in pods:
+        policies = egress_policies(render, pod.namespace, pod.labels)
         for need in pod.needed:
-            for obj, problem, fix, pointer in _layers(render, config, pod, need):
+            for obj, problem, fix, pointer in _layers(view, config, pod, need, policies):
                 key = (id(obj), problem, fix)
                 if key not in found:
                     origin = patch_origin(repo, render.target, obj, pointer) if pointer else None

@@ -202,8 +202,10 @@ def _reads(render: Render, config: PolicyConfig):
     if not found:
         return
     graph = promgraph.build(render, settings)
+    unloaded = {id(o) for o in render.objects if o.kind == "PrometheusRule"
+                and promgraph.loaded(render, o, settings, "rule")}
     for query in found:
-        if not query.dashboard and promgraph.loaded(render, query.obj, settings, "rule"):
+        if not query.dashboard and id(query.obj) in unloaded:
             continue
         for selector in promgraph.selectors(query.expr) or ():
             if selector.name is None or not selector.name.startswith(promgraph.PLACEHOLDER):
