@@ -91,6 +91,12 @@ def _both(*mutations):
     return mutate
 
 
+def _identity(**changes):
+    assert CONFIG.egress is not None and CONFIG.egress.identity is not None
+    return dataclasses.replace(CONFIG, egress=dataclasses.replace(
+        CONFIG.egress, identity=dataclasses.replace(CONFIG.egress.identity, **changes)))
+
+
 def _mesh_default(policy):
     assert CONFIG.egress is not None
     return dataclasses.replace(CONFIG, egress=dataclasses.replace(
@@ -216,8 +222,9 @@ CASES = [
         {"eks.amazonaws.com/role-arn": "ai-inference-model-reader"}), FORMED, "not an IAM role ARN", None),
     ("webhook-skips-the-fetcher", PROD, _annotate("eks.amazonaws.com/skip-containers", "model-fetcher"), OPEN,
      "skipped by the pod identity webhook", None),
-    ("sts-legacy", PROD, _set_env("AWS_STS_REGIONAL_ENDPOINTS", "legacy"), OPEN,
-     "does not declare sts.amazonaws.com:443", None),
+    ("sts-legacy-ignored-by-cli-v2", PROD, _set_env("AWS_STS_REGIONAL_ENDPOINTS", "legacy"), OPEN, None, None),
+    ("sts-legacy-honoured", PROD, _set_env("AWS_STS_REGIONAL_ENDPOINTS", "legacy"), OPEN,
+     "does not declare sts.amazonaws.com:443", _identity(honour_legacy_sts=True)),
     ("static-keys-need-no-sts", PROD, _both(_drop_sts, _set_env("AWS_ACCESS_KEY_ID", "from-a-secret")), OPEN,
      None, None),
     ("endpoint-url", PROD, _set_env("AWS_ENDPOINT_URL_S3", "https://bucket.vpce-1.s3.eu-west-1.vpce.amazonaws.com"),

@@ -42,7 +42,8 @@ class CloudIdentity:
     region_variable: str | None  # the Flux variable holding the cluster's region (what the webhook injects)
     irsa_annotation: str  # ServiceAccount annotation that gives the pod a web identity
     sts_host: str  # regional STS, a template with {region}
-    sts_global_host: str  # AWS_STS_REGIONAL_ENDPOINTS=legacy
+    sts_global_host: str  # AWS_STS_REGIONAL_ENDPOINTS=legacy, for a client that honours it
+    honour_legacy_sts: bool  # does the containers' client read AWS_STS_REGIONAL_ENDPOINTS at all?
     fallback_address: str | None  # where credentials come from without IRSA (IMDS); None: not derived
     fallback_port: int
     fallback_what: str
@@ -122,6 +123,13 @@ def _labels(value: Any, where: str) -> dict[str, str]:
     return dict(labels)
 
 
+def _flag(data: dict, key: str, where: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise _fail(f"`{where}.{key}` must be true or false, found {value!r}")
+    return value
+
+
 def _template(value: str, where: str, allowed: set[str]) -> str:
     used = set(re.findall(r"\{(\w*)\}", value))
     if used - allowed:
@@ -171,6 +179,7 @@ def _identity(data: Any) -> CloudIdentity | None:
         region_env=tuple(region_env), region_variable=variable, irsa_annotation=_string(data, "irsa_annotation", where),
         sts_host=_template(_string(data, "sts_host", where), f"{where}.sts_host", {"region"}),
         sts_global_host=_string(data, "sts_global_host", where),
+        honour_legacy_sts=_flag(data, "honour_legacy_sts", where),
         fallback_address=address, fallback_port=port, fallback_what=what)
 
 

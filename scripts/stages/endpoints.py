@@ -295,7 +295,8 @@ class _Deriver:
             if override:
                 parsed = _url_endpoint(override)
                 return [(parsed[0], parsed[1], parsed[2], why)] if parsed else []
-            legacy = _env_value(self.render, namespace, container, "AWS_STS_REGIONAL_ENDPOINTS")[1] == "legacy"
+            legacy = identity.honour_legacy_sts and \
+                _env_value(self.render, namespace, container, "AWS_STS_REGIONAL_ENDPOINTS")[1] == "legacy"
             if legacy:
                 return [(identity.sts_global_host, 443, "TLS", why + ", global endpoint (legacy)")]
             region = region_of()
