@@ -430,3 +430,13 @@ def test_an_alert_reading_an_unrecorded_series_in_the_last_overlay(tree):
         for target in ("overlays/staging", "clusters/staging#ai-inference-staging")}
     assert all("alert AIInferenceHighErrorRate reads ai_inference:error:ratio_rate5m" in f["message"]
                for f in findings)
+
+
+def test_a_wrong_typed_egress_setting_is_one_line_naming_the_file(tree):
+    from tests.test_validate_cli import validate
+
+    _replace(tree / "config/policy.yaml", "    port: 443\n  identity:", "    port: https\n  identity:")
+    proc = validate("--repo", str(tree), "--target", str(tree / "overlays/dev"))
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "config/policy.yaml" in lines[0] and "`egress.model_store.port` must be a port number" in lines[0]
