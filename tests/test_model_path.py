@@ -335,6 +335,8 @@ def test_policy_types_default_from_the_rules():
 
 @pytest.mark.parametrize("block,words", [
     ({"model_store": {"configmap": "m", "bucket_key": "b", "cloud": "aws", "host": "{bucket}.{zone}"}}, "{zone}"),
+    ({"model_store": {"configmap": [], "bucket_key": "b", "cloud": "aws", "host": "{bucket}"}},
+     "`egress.model_store.configmap` must be a ConfigMap name or a list"),
     ({"model_store": {"configmap": "m", "bucket_key": "b", "cloud": "aws", "host": "{bucket}", "port": 0}},
      "egress.model_store.port"),
     ({"identity": {"region_env": "AWS_REGION"}}, "region_env"),

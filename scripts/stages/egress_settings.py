@@ -26,7 +26,7 @@ _PORT_SPEC = re.compile(r"^(TCP|UDP|SCTP)/(\d{1,5})$")
 class ModelStore:
     """The bucket a model-loading container reads, and how its host is formed."""
 
-    configmap: str  # the generator's name; the render adds a hash suffix
+    configmaps: tuple[str, ...]  # the generators' names (one per service); the render adds a hash suffix
     bucket_key: str
     cloud: str
     host: str  # a template with {bucket} and {region}
@@ -123,6 +123,14 @@ def _labels(value: Any, where: str) -> dict[str, str]:
     return dict(labels)
 
 
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    """A name, or a list of names (a repository with several services)."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n.strip() for n in names):
+        raise _fail(f"`{where}` must be a ConfigMap name or a list of them, found {value!r}")
+    return tuple(names)
+
+
 def _flag(data: dict, key: str, where: str) -> bool:
     value = data.get(key, False)
     if not isinstance(value, bool):
@@ -146,7 +154,7 @@ def _model_store(data: Any) -> ModelStore | None:
     if path_style is not None and not isinstance(path_style, str):
         raise _fail(f"`{where}.path_style_host` must be a string")
     return ModelStore(
-        configmap=_string(data, "configmap", where), bucket_key=_string(data, "bucket_key", where),
+        configmaps=_names(data.get("configmap"), f"{where}.configmap"), bucket_key=_string(data, "bucket_key", where),
         cloud=_string(data, "cloud", where),
         host=_template(_string(data, "host", where), f"{where}.host", {"bucket", "region"}),
         path_style_host=_template(path_style, f"{where}.path_style_host", {"bucket", "region"}) if path_style else None,

@@ -9,10 +9,11 @@ derived from the manifests and config/policy.yaml `egress:`:
 - its credentials: with IRSA (the ServiceAccount's annotation, which the pod
   identity webhook turns into AWS_ROLE_ARN and a token file in every
   container it does not skip) the CLI first calls STS
-  (AssumeRoleWithWebIdentity) at `sts.<region>`, or the global host when
-  AWS_STS_REGIONAL_ENDPOINTS=legacy; static keys in the environment need
-  nothing; with neither, the CLI asks `identity.without_irsa` (the node's
-  instance metadata);
+  (AssumeRoleWithWebIdentity) at `sts.<region>` (a client that honours
+  AWS_STS_REGIONAL_ENDPOINTS=legacy, which the AWS CLI v2 does not, calls
+  the global host then); static keys in the environment need nothing; with
+  neither, the CLI asks `identity.without_irsa` (the node's instance
+  metadata);
 - whatever `egress.extra` declares, with its reason.
 
 Values are read as the render has them. A Flux reference left in a plain
@@ -42,6 +43,8 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _HASHED = r"-[a-z0-9]{10}"  # kustomize's generator suffix
 SKIP_CONTAINERS = "eks.amazonaws.com/skip-containers"  # the webhook leaves these containers alone
+# (host, port, protocol, why[, a better fix than opening the path])
+Found = tuple
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,12 @@ class PodEndpoints:
     needed: tuple[Needed, ...]
 
 
-def is_model_configmap(name: str, generator: str) -> bool:
-    return name == generator or re.fullmatch(re.escape(generator) + _HASHED, name) is not None
+def model_generator(name: str, generators: tuple[str, ...]) -> str | None:
+    """The model ConfigMap generator a rendered ConfigMap name comes from, if any."""
+    for generator in generators:
+        if name == generator or re.fullmatch(re.escape(generator) + _HASHED, name):
+            return generator
+    return None
 
 
 def _configmap(render: Render, namespace: str | None, name: str) -> Resource | None:
@@ -163,18 +170,27 @@ def _url_endpoint(url: str) -> tuple[str, int, str] | None:
     return parts.hostname, parts.port or (443 if secure else 80), "TLS" if secure else "HTTP"
 
 
-def _model_refs(container: dict, generator: str) -> list[tuple[str, str | None]]:
+def _model_refs(container: dict, generators: tuple[str, ...]) -> list[tuple[str, str | None]]:
     """(ConfigMap name, key) for each read of a model ConfigMap; key None for envFrom (every key)."""
     refs: list[tuple[str, str | None]] = []
     for entry in container.get("env") or []:
         ref = ((entry or {}).get("valueFrom") or {}).get("configMapKeyRef") or {}
-        if ref and is_model_configmap(str(ref.get("name")), generator):
+        if ref and model_generator(str(ref.get("name")), generators):
             refs.append((str(ref.get("name")), str(ref.get("key"))))
     for source in container.get("envFrom") or []:
         ref = (source or {}).get("configMapRef") or {}
-        if ref and is_model_configmap(str(ref.get("name")), generator):
+        if ref and model_generator(str(ref.get("name")), generators):
             refs.append((str(ref.get("name")), None))
     return refs
+
+
+def _template_annotations(workload: Resource) -> dict:
+    if workload.kind == "Pod":
+        return workload.metadata.get("annotations") or {}
+    spec = workload.doc.get("spec") or {}
+    if workload.kind == "CronJob":
+        spec = ((spec.get("jobTemplate") or {}).get("spec") or {})
+    return (((spec.get("template") or {}).get("metadata") or {}).get("annotations")) or {}
 
 
 class _Deriver:
@@ -222,18 +238,19 @@ class _Deriver:
         return value
 
     def model_store(self, workload: Resource, namespace: str | None, container: dict, label: str,
-                    region_of: Callable[[], str | None]) -> list[tuple[str, int, str, str]]:
+                    region_of: Callable[[], str | None]) -> list[Found]:
         store = self.settings.model_store
         if store is None:
             return []
-        refs = _model_refs(container, store.configmap)
+        refs = _model_refs(container, store.configmaps)
         bucket_from: tuple[Resource, str] | None = None
         for name, key in refs:
+            generator = model_generator(name, store.configmaps)
             configmap = _configmap(self.render, namespace, name)
             if configmap is None:
                 self.problems.append(Unformed(workload, f"reads the model ConfigMap {name}, which is not in this "
                                                         "render: the pod does not start and fetches no model",
-                                              f"generate {store.configmap} (with key {store.bucket_key}) in the "
+                                              f"generate {generator} (with key {store.bucket_key}) in the "
                                               "overlay", label))
                 continue
             data = configmap.doc.get("data") or {}
@@ -242,7 +259,7 @@ class _Deriver:
                 self.problems.append(Unformed(configmap, f"has no key {key!r}, which {label} of {workload.ref} "
                                                          f"reads as {what}: the pod does not start and fetches "
                                                          "no model",
-                                              f"restore {key}=<value> in the configMapGenerator {store.configmap}, "
+                                              f"restore {key}=<value> in the configMapGenerator {generator}, "
                                               "or read a key it has"))
             elif (key or store.bucket_key) == store.bucket_key and store.bucket_key in data:
                 bucket_from = (configmap, store.bucket_key)
@@ -258,7 +275,8 @@ class _Deriver:
         override = (_argument(container, "--endpoint-url")
                     or _env_value(self.render, namespace, container, "AWS_ENDPOINT_URL_S3")[1]
                     or _env_value(self.render, namespace, container, "AWS_ENDPOINT_URL")[1])
-        why = f"the model store: bucket {bucket} from ConfigMap {store.configmap} key {key}"
+        generator = model_generator(configmap.name, store.configmaps)
+        why = f"the model store: bucket {bucket} from ConfigMap {generator} key {key}"
         if override:
             parsed = _url_endpoint(override)
             return [(parsed[0], parsed[1], parsed[2], f"{why}, at the endpoint URL the CLI is given")] if parsed else []
@@ -270,7 +288,7 @@ class _Deriver:
                  f"{why}, region {region}{region_origin(self.render, region)}")]
 
     def credentials(self, namespace: str | None, pod: dict, annotations: dict, container: dict,
-                    region_of: Callable[[], str | None]) -> list[tuple[str, int, str, str]]:
+                    region_of: Callable[[], str | None]) -> list[Found]:
         identity = self.settings.identity
         if identity is None:
             return []
@@ -317,8 +335,7 @@ class _Deriver:
 
     def pod(self, workload: Resource, pod: dict) -> PodEndpoints:
         namespace = workload.namespace
-        template = (workload.doc.get("spec") or {}).get("template") or {} if workload.kind != "Pod" else workload.doc
-        annotations = ((template.get("metadata") or {}).get("annotations")) or {}
+        annotations = _template_annotations(workload)
         labels = pod_template_labels(workload)
         needed: list[Needed] = []
         regions: list[str] = []
@@ -351,7 +368,7 @@ def derive(render: Render, settings: EgressSettings, workloads: list[tuple[Resou
     store = settings.model_store
     if store is not None:
         for configmap in (o for o in render.objects if o.kind == "ConfigMap"
-                          and is_model_configmap(o.name, store.configmap)):
+                          and model_generator(o.name, store.configmaps)):
             if store.bucket_key not in (configmap.doc.get("data") or {}) and not any(
                     p.obj is configmap for p in deriver.problems):
                 deriver.problems.append(Unformed(

@@ -49,7 +49,8 @@ def check_egress_endpoints_formed(render: Render, config: PolicyConfig, repo: Pa
         obj = problem.obj
         store = config.egress.model_store
         if obj.kind == "ConfigMap" and store is not None:
-            obj = located(obj, generator_origin(repo, render.target, store.configmap))
+            generator = endpoint_model.model_generator(obj.name, store.configmaps) or obj.name
+            obj = located(obj, generator_origin(repo, render.target, generator))
         elif obj.kind == "ServiceAccount":
             obj = located(obj, patch_origin(repo, render.target, obj, ("metadata", "annotations")))
         out.append(Violation(obj, problem.problem, problem.fix, problem.detail))
@@ -127,7 +128,7 @@ def _layers(view: MeshView, config: PolicyConfig, pod: PodEndpoints, need: Neede
 def check_egress_endpoints_open(render: Render, config: PolicyConfig, repo: Path) -> list[Violation]:
     """Every endpoint a pod's containers need is open at every layer that can
     block it: DNS and the port in the NetworkPolicies; for a pod with a
-    proxy, a native sidecar for init containers, the Sidecar's egress hosts,
+    proxy, istiod in the NetworkPolicies, a native sidecar for init containers, the Sidecar's egress hosts,
     the ServiceEntries' hosts, ports, protocols and exportTo, and the
     outbound traffic policy. One finding per blocking layer, naming the
     endpoint, the containers that need it and the fix."""
