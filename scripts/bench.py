@@ -46,11 +46,43 @@ def copy_entries(source: Path, out: Path, entries: tuple[str, ...]) -> None:
             shutil.copy2(src, out / entry)
 
 
+def service_config(text: str, services: int) -> str:
+    """config/policy.yaml for the copies: the settings that name the service
+    (the model ConfigMap, the series its Service exports) name every copy."""
+    lines = text.splitlines()
+    out: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        key = line.strip().rstrip(":")
+        indent = len(line) - len(line.lstrip())
+        if line.strip().startswith("configmap: ai-inference-"):
+            name = line.split(":", 1)[1].strip()
+            out.append(" " * indent + "configmap:")
+            out += [" " * (indent + 2) + "- " + rename(name, n) for n in range(1, services + 1)]
+            index += 1
+            continue
+        if line.strip().endswith(":") and key.startswith("ai-inference-") and out and out[-1].strip() == "exports:":
+            block = [line]
+            index += 1
+            while index < len(lines) and len(lines[index]) - len(lines[index].lstrip()) > indent:
+                block.append(lines[index])
+                index += 1
+            out += [rename(entry, n) for n in range(1, services + 1) for entry in block]
+            continue
+        out.append(line)
+        index += 1
+    return "\n".join(out) + "\n"
+
+
 def write_tree(out: Path, services: int, source: Path = REPO) -> None:
     if out.exists():
         raise UsageError(f"--out {out}: already exists (bench writes a new tree)")
     out.mkdir(parents=True)
     copy_entries(source, out, SHARED)
+    policy = out / "config" / "policy.yaml"
+    if policy.is_file():
+        policy.write_text(service_config(policy.read_text(encoding="utf-8"), services), encoding="utf-8")
     files = [p for d in SERVICE_DIRS for p in sorted((source / d).rglob("*")) if p.is_file()]
     texts = {p.relative_to(source): p.read_text(encoding="utf-8") for p in files}
     for number in range(1, services + 1):

@@ -63,3 +63,16 @@ def test_bench_refuses_an_existing_directory(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "scripts", "bench", "--services", "1", "--out", str(tmp_path)],
                           cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True)
     assert proc.returncode == 2 and "already exists" in proc.stderr
+
+
+def test_the_copies_config_names_every_copy(tmp_path):
+    """The model path and monitoring rules read the service's names from
+    config/policy.yaml: each copy must be there, or its series and its model
+    ConfigMap would be unknown."""
+    from scripts.stages.policy_support import PolicyConfig
+
+    bench.write_tree(tmp_path / "tree", 3)
+    config = PolicyConfig.load(tmp_path / "tree")
+    assert config.egress is not None and config.monitoring is not None
+    assert config.egress.model_store.configmaps == tuple(f"svc-00{n}-service-models" for n in (1, 2, 3))
+    assert set(config.monitoring.exports) == {f"svc-00{n}-service" for n in (1, 2, 3)}

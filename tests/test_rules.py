@@ -171,6 +171,17 @@ CASES = {
     "gpu_scheduling": ("overlays/gpu", lambda r: pod(r).pop("tolerations"), "does not tolerate"),
     "no_gpu_outside_gpu_overlay": ("overlays/prod", lambda r: server(r)[1]["resources"]["limits"].update(
         {"nvidia.com/gpu": "1"}), "outside the gpu environment"),
+    # issue 23
+    "egress_endpoints_formed": ("overlays/prod", lambda r: (lambda d: d.update(bucket_name=d.pop("bucket")))(next(
+        o for o in r.objects if o.name.startswith("ai-inference-service-models")).doc["data"]), "has no key 'bucket'"),
+    "egress_endpoints_open": ("overlays/prod", lambda r: find(r, "ServiceEntry").doc["spec"]["hosts"].remove(
+        "sts.eu-west-1.amazonaws.com"), "does not declare sts.eu-west-1.amazonaws.com:443"),
+    "monitoring_series_exist": ("overlays/prod", lambda r: _rules_of(r)[1]["rules"][0].update(
+        expr="ai_inference:error:ratio_rate5m > 0.05"), "ai_inference:error:ratio_rate5m, which is not recorded"),
+    "monitoring_matchers_match_targets": ("overlays/prod", lambda r: _rules_of(r)[1]["rules"][2].update(
+        expr='inference_requests_in_flight{job="inference"} > 50'), "the selector matches nothing"),
+    "prometheus_loads_monitoring": ("overlays/prod", lambda r: find(r, "PrometheusRule").metadata["labels"].pop(
+        "release"), "does not load it"),
 }
 
 

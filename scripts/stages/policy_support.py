@@ -15,6 +15,8 @@ from typing import Any
 from scripts.core.errors import InputError
 from scripts.core.model import Render, Resource
 from scripts.core.yamlio import load_file
+from scripts.stages.egress_settings import EgressSettings, parse_egress
+from scripts.stages.monitoring_settings import MonitoringSettings, parse_monitoring
 
 # The clusters' Kubernetes minor when config/policy.yaml does not say.
 DEFAULT_KUBERNETES_VERSION = "1.34"
@@ -63,6 +65,9 @@ class PolicyConfig:
     egress_wildcards: list[str] = field(default_factory=list)  # ServiceEntry hosts allowed to be wildcards
     model_load_seconds: int = 300
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION  # what the clusters run
+    # The model path (egress:) and the monitoring graph (monitoring:); None when not configured.
+    egress: EgressSettings | None = None
+    monitoring: MonitoringSettings | None = None
 
     def env(self, render: Render) -> dict[str, Any]:
         name = environment_of(render)
@@ -121,7 +126,11 @@ class PolicyConfig:
         provides = cluster.get("provides") or []
         if not isinstance(provides, list) or not all(isinstance(p, dict) and p.get("reason") for p in provides):
             raise InputError("`cluster.provides` must be a list of {kind, name, reason}", CONFIG_FILE)
+        # The model path and the monitoring graph, each parsed by its own module.
+        path_settings = {"egress": parse_egress(data.get("egress")),
+                         "monitoring": parse_monitoring(data.get("monitoring"))}
         return cls(
+            **path_settings,
             egress_wildcards=list(wildcards), model_load_seconds=load,
             require_digest=require_digest, cluster=dict(cluster), kubernetes_version=version,
             open_ports={str(k): str(v) for k, v in open_ports.items()},

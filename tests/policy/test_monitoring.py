@@ -1,7 +1,11 @@
-"""Monitoring: rules and dashboards that Prometheus and Grafana will accept."""
+"""Monitoring: rules and dashboards that Prometheus and Grafana will accept,
+and a graph that resolves: every series a rule or a dashboard reads exists
+for the platform Prometheus, with the labels its targets carry, and the
+Prometheus loads the rules and ServiceMonitors at all."""
 
 from __future__ import annotations
 
+import difflib
 import functools
 import hashlib
 import json
@@ -18,10 +22,9 @@ import yaml
 
 from scripts.core.model import Render, Resource
 from scripts.core.yamlio import _Dumper
-from scripts.stages.policy_support import Violation, assert_no_violations
-
-# Grafana's built-in interval variables stand where PromQL wants a duration.
-_GRAFANA_DURATIONS = re.compile(r"\$\{?__(rate_interval|interval|range)(_ms|_s)?\}?")
+from scripts.stages import promgraph
+from scripts.stages.origins import generated_file_origin, located
+from scripts.stages.policy_support import PolicyConfig, Violation, assert_no_violations
 
 
 @functools.lru_cache(maxsize=4096)  # each overlay and Flux build of a service repeats the same expressions
@@ -162,12 +165,192 @@ def check_dashboard_valid(render: Render) -> list[Violation]:
         queries = _queries(dashboard["panels"])
         if not queries:
             out.append(Violation(obj, f"{key} has no queries", "add panels with Prometheus targets"))
+        variables = promgraph.dashboard_variables(dashboard)
         for title, expr in queries:
-            error = _parse_error(_GRAFANA_DURATIONS.sub("5m", expr))
+            # As Grafana sends it: built-in intervals and template variables replaced.
+            error = _parse_error(promgraph.grafana_expr(expr, variables))
             if error:
                 out.append(Violation(obj, f"{key} panel {title!r}: query does not parse: {error}",
                                      "fix the panel's PromQL"))
     return out
+
+
+def _located(render: Render, query: promgraph.Query, repo: Path) -> Resource:
+    """The object to report: a dashboard finding points at the dashboard's
+    JSON file and panel (the ConfigMap holding it is generated)."""
+    if not query.dashboard:
+        return query.obj
+    key, _, rest = query.where.partition(" ")
+    needle = rest.split("'")[1] if "'" in rest else ""
+    generator = re.sub(r"-[a-z0-9]{10}$", "", query.obj.name)
+    return located(query.obj, generated_file_origin(repo, render.target, generator, key, needle))
+
+
+def _suggest(name: str, graph: promgraph.Graph) -> str:
+    close = difflib.get_close_matches(name, promgraph.known_names(graph), n=1, cutoff=0.8)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _reads(render: Render, config: PolicyConfig):
+    """(query, selector, graph) for every selector of every rule and
+    dashboard query the platform Prometheus evaluates; rules of a
+    PrometheusRule it does not load are left to prometheus_loads_monitoring."""
+    settings = config.monitoring
+    if settings is None:
+        return
+    found = promgraph.queries(render)
+    if not found:
+        return
+    graph = promgraph.build(render, settings)
+    unloaded = {id(o) for o in render.objects if o.kind == "PrometheusRule"
+                and promgraph.loaded(render, o, settings, "rule")}
+    for query in found:
+        if not query.dashboard and id(query.obj) in unloaded:
+            continue
+        for selector in promgraph.selectors(query.expr) or ():
+            if selector.name is None or not selector.name.startswith(promgraph.PLACEHOLDER):
+                yield query, selector, graph
+
+
+def check_monitoring_series_exist(render: Render, config: PolicyConfig, repo: Path) -> list[Violation]:
+    """Every series an alert, a recording rule or a dashboard query reads
+    exists for the platform Prometheus: a `level:metric:operations` name is
+    recorded by a rule it loads (in the reader's namespace, under
+    enforcedNamespaceLabel), any other is exported by a target it scrapes
+    (config/policy.yaml monitoring.exports) or by a job config declares
+    (monitoring.jobs). A series nothing produces never matches: its alert
+    never fires, its panel stays empty."""
+    out = []
+    enforced = config.monitoring.prometheus.enforced_namespace_label if config.monitoring else None
+    for query, selector, graph in _reads(render, config):
+        name = selector.name
+        if name is None:
+            pattern = selector.name_pattern
+            known = promgraph.known_names(graph)
+            if pattern and not any(_fullmatch(pattern, n) for n in known):
+                out.append(Violation(_located(render, query, repo), f"{query.where} reads series matching "
+                                     f"__name__=~{pattern!r}, and no series the Prometheus has matches",
+                                     "name a series a rule records or a scraped job exports"))
+            continue
+        if name in promgraph.PER_ALERT:
+            continue
+        records = graph.recorded.get(name, [])
+        if selector.recorded_style or records:
+            # A rule the Prometheus does not load counts as recording here:
+            # prometheus_loads_monitoring reports that rule once.
+            usable = [r for r in records if query.dashboard or enforced is None
+                      or r[0].namespace == query.obj.namespace]
+            if usable:
+                continue
+            if records:
+                problem = f"is recorded in namespace {records[0][0].namespace} only, and enforcedNamespaceLabel " \
+                          f"limits a rule of {query.obj.namespace} to its own namespace's series"
+            else:
+                problem = f"is not recorded by any recording rule the Prometheus loads{_suggest(name, graph)}"
+            out.append(Violation(_located(render, query, repo), f"{query.where} reads {name}, which {problem}: "
+                                 "it never has a value", "read the series a recording rule records, or record it"))
+            continue
+        producers = graph.exported.get(name, [])
+        if not producers:
+            out.append(Violation(_located(render, query, repo),
+                                 f"{query.where} reads {name}, which no scraped job exports and no rule records"
+                                 f"{_suggest(name, graph)}: it never has a value",
+                                 "read a series the service exports, or declare it in config/policy.yaml "
+                                 "monitoring.exports (or monitoring.jobs for another job)"))
+        elif all(p.unscraped for p in producers):
+            out.append(Violation(_located(render, query, repo),
+                                 f"{query.where} reads {name}, exported by {producers[0].what}, which the "
+                                 f"Prometheus does not scrape: {producers[0].why_not}",
+                                 "let a ServiceMonitor the Prometheus loads select the Service"))
+    return _unique(out)
+
+
+def _unique(violations: list[Violation]) -> list[Violation]:
+    """One finding per object and problem: a query often reads a series twice (a ratio)."""
+    seen: set[tuple[str, str, str | None]] = set()
+    out = []
+    for violation in violations:
+        key = (violation.obj.ref, violation.problem, violation.obj.source.file if violation.obj.source else None)
+        if key not in seen:
+            seen.add(key)
+            out.append(violation)
+    return out
+
+
+def _fullmatch(pattern: str, name: str) -> bool:
+    try:
+        return re.fullmatch(pattern, name) is not None
+    except re.error:
+        return True
+
+
+TARGET_LABELS = ("job", "namespace", "service")
+
+
+def check_monitoring_matchers_match_targets(render: Render, config: PolicyConfig, repo: Path) -> list[Violation]:
+    """An alert's, recording rule's or dashboard query's `job`, `namespace`
+    and `service` matchers on a scraped series match what its targets carry:
+    job = the Service's name (or the value of its jobLabel label), namespace
+    = the Service's, service = its name; for a job config declares, its name
+    and service."""
+    out = []
+    for query, selector, graph in _reads(render, config):
+        matchers = [m for m in selector.matchers if m.label in TARGET_LABELS]
+        producers = [p for p in graph.exported.get(selector.name or "", []) if not p.unscraped]
+        if not matchers or not producers or selector.name in graph.recorded:
+            continue
+        if any(all(m.accepts(getattr(p, m.label)) for m in matchers) for p in producers):
+            continue
+        wanted = ", ".join(f'{m.label}{m.op}"{m.value}"' for m in matchers)
+        have = "; ".join(f"{p.what}: " + ", ".join(f'{label}="{getattr(p, label)}"' for label in TARGET_LABELS
+                                                   if getattr(p, label) is not None) for p in producers[:2])
+        out.append(Violation(_located(render, query, repo),
+                             f"{query.where} selects {selector.name}{{{wanted}}}, but its targets carry {have}: "
+                             "the selector matches nothing",
+                             "match the labels the ServiceMonitor gives (job is the Service's name, or its "
+                             "jobLabel's value)"))
+    return _unique(out)
+
+
+def check_prometheus_loads_monitoring(render: Render, config: PolicyConfig) -> list[Violation]:
+    """The platform Prometheus loads every PrometheusRule and ServiceMonitor
+    of the render: their labels match its ruleSelector and
+    serviceMonitorSelector (config/policy.yaml monitoring.prometheus), and
+    their namespaces its namespace selectors."""
+    settings = config.monitoring
+    if settings is None:
+        return []
+    out = []
+    for obj in render.objects:
+        kind = {"PrometheusRule": "rule", "ServiceMonitor": "servicemonitor"}.get(obj.kind)
+        if kind is None:
+            continue
+        why = promgraph.loaded(render, obj, settings, kind)
+        if why:
+            selector = settings.prometheus.rule_selector if kind == "rule" \
+                else settings.prometheus.service_monitor_selector
+            effect = "none of its alerts or recording rules run" if kind == "rule" else "nothing it selects is scraped"
+            out.append(Violation(obj, f"the platform Prometheus does not load it ({why}), so {effect}",
+                                 f"give it the labels {selector.get('matchLabels') or selector} "
+                                 "(config/policy.yaml monitoring.prometheus)"))
+    return out
+
+
+def test_monitoring_series_exist(render, config, repo):
+    assert_no_violations(check_monitoring_series_exist(render, config, repo))
+
+
+def test_monitoring_matchers_match_targets(render, config, repo):
+    assert_no_violations(check_monitoring_matchers_match_targets(render, config, repo))
+
+
+def test_prometheus_loads_monitoring(render, config):
+    assert_no_violations(check_prometheus_loads_monitoring(render, config))
+
+
+@pytest.fixture(scope="session")
+def repo(policy) -> Path:
+    return policy.repo
 
 
 def test_prometheus_rules_parse(render):
