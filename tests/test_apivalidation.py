@@ -223,3 +223,25 @@ def test_pod_checks_take_any_shape(case_id):
             _replace(doc, path, value)
             for error in validate(doc, Context(case.version)):
                 assert error.reason in REASONS
+
+
+def test_a_pod_defect_in_the_last_root_is_found_there_only(tree):
+    """Break the staging overlay (the last root, and the last Flux build's
+    path): its renders, and only those, report the pod check."""
+    from scripts.loading.discover import discover
+    from scripts.loading.render import render_with_flux
+    patch = tree / "overlays" / "staging" / "resources.yaml"
+    text = patch.read_text()
+    assert "    spec:\n      containers:" in text
+    patch.write_text(text.replace("    spec:\n      containers:",
+                                  "    spec:\n      tolerations:\n        - key: example.com/dedicated\n"
+                                  "          operator: Exists\n          effect: NoRun\n      containers:"))
+    found = discover(tree)
+    renders, _ = render_with_flux(found.repo, found.targets, found.kustomizations)
+    hits = sorted({(render.target.path, obj.name, e.check, e.message())
+                   for render in renders for obj in render.objects for e in validate(obj.doc, Context())})
+    message = ('spec.template.spec.tolerations[0].effect: Unsupported value: "NoRun": supported values: '
+               '"NoSchedule", "PreferNoSchedule", "NoExecute"')
+    assert hits == [(target, name, "api-pod-toleration-effect", message)
+                    for target in ("clusters/staging#ai-inference-staging", "overlays/staging")
+                    for name in ("ai-inference-service-v1", "ai-inference-service-v2")]
