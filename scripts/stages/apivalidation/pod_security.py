@@ -44,13 +44,10 @@ _DNS_PART = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
 _WINDOWS_DNS = re.compile(rf"{_DNS_PART}(?:\.{_DNS_PART})*")
 _USER_BAD_CHARS = re.compile(r'["/\\:;|=,+*?<>@\[\]]')
 _USER_DOTS_SPACES = re.compile(r"[. ]+")
-# What a windows pod may not set, in its security context and in its containers'.
+# What a windows pod may not set in its security context.
 _WINDOWS_POD_FORBIDDEN = ("appArmorProfile", "seLinuxOptions", "seccompProfile", "fsGroup", "fsGroupChangePolicy",
                           "sysctls", "runAsUser", "runAsGroup", "supplementalGroups", "supplementalGroupsPolicy",
                           "seLinuxChangePolicy")
-_WINDOWS_CONTAINER_FORBIDDEN = ("appArmorProfile", "seLinuxOptions", "seccompProfile", "capabilities",
-                                "readOnlyRootFilesystem", "privileged", "allowPrivilegeEscalation", "procMount",
-                                "runAsUser", "runAsGroup")
 
 
 def containers_with_paths(spec: dict[str, Any], path: FieldPath) -> Iterator[tuple[dict[str, Any], FieldPath]]:
@@ -252,12 +249,10 @@ def validate_os(spec: dict[str, Any], path: FieldPath, errs: Errors) -> None:
 
 
 def _linux_only(spec: dict[str, Any], path: FieldPath, errs: Errors) -> None:
-    detail = "a linux pod may not set windowsOptions: remove it or set os.name to windows"
+    # The containers' part of validateLinux is the Containers section's.
     if as_dict(spec.get("securityContext")).get("windowsOptions") is not None:
-        errs.forbidden("api-pod-os-linux-forbidden", path.child("securityContext", "windowsOptions"), detail)
-    for container, at in containers_with_paths(spec, path):
-        if as_dict(container.get("securityContext")).get("windowsOptions") is not None:
-            errs.forbidden("api-pod-os-linux-forbidden", at.child("securityContext", "windowsOptions"), detail)
+        errs.forbidden("api-pod-os-linux-forbidden", path.child("securityContext", "windowsOptions"),
+                       "a linux pod may not set windowsOptions: remove it or set os.name to windows")
 
 
 def _windows_only(spec: dict[str, Any], path: FieldPath, errs: Errors) -> None:
@@ -273,11 +268,7 @@ def _windows_only(spec: dict[str, Any], path: FieldPath, errs: Errors) -> None:
     for key in ("hostPID", "hostIPC"):
         if spec.get(key) is True:
             errs.forbidden("api-pod-os-windows-forbidden", path.child(key), detail)
-    for container, at in containers_with_paths(spec, path):
-        container_context = as_dict(container.get("securityContext"))
-        for key in _WINDOWS_CONTAINER_FORBIDDEN:
-            if container_context.get(key) is not None:
-                errs.forbidden("api-pod-os-windows-forbidden", at.child("securityContext", key), detail)
+    # The containers' part of validateWindows is the Containers section's.
 
 
 def validate_host_users(spec: dict[str, Any], path: FieldPath, ctx: Context, errs: Errors) -> None:
@@ -347,14 +338,13 @@ ROWS = (
     Row((POD_TEMPLATE,), "core: validateSELinuxChangePolicy", "seLinuxChangePolicy is Recursive: MountOption needs "
         "SELinuxMount, off by default at 1.34", "api-pod-selinux-change-policy"),
     Row((POD_TEMPLATE,), "core: validateOS", "os.name is set, linux or windows", "api-pod-os-name"),
-    Row((POD_TEMPLATE,), "core: validateLinux", "a linux pod sets no windowsOptions, in its security context or "
-        "any container's", "api-pod-os-linux-forbidden"),
+    Row((POD_TEMPLATE,), "core: validateLinux", "a linux pod sets no windowsOptions in its security context (the "
+        "containers' are the Containers section's)", "api-pod-os-linux-forbidden"),
     Row((POD_TEMPLATE,), "core: validateWindows", "a windows pod sets none of the Linux-only fields: in its "
         "security context appArmorProfile, seLinuxOptions, seccompProfile, fsGroup, fsGroupChangePolicy, "
         "sysctls, runAsUser, runAsGroup, supplementalGroups(Policy), seLinuxChangePolicy; hostUsers, "
-        "shareProcessNamespace, hostPID, hostIPC; in a container's appArmorProfile, seLinuxOptions, "
-        "seccompProfile, capabilities, readOnlyRootFilesystem, privileged, allowPrivilegeEscalation, procMount, "
-        "runAsUser, runAsGroup", "api-pod-os-windows-forbidden"),
+        "shareProcessNamespace, hostPID, hostIPC (the containers' are the Containers section's)",
+        "api-pod-os-windows-forbidden"),
     Row((POD_TEMPLATE,), "core: validateHostUsers", "with hostUsers: false, none of hostNetwork, hostPID, hostIPC "
         "(UserNamespacesSupport, on by default since 1.33)", "api-pod-host-users"),
     Row((POD_TEMPLATE,), "core: validateWindowsHostProcessPod", "the pod's and a container's hostProcess agree; "

@@ -93,9 +93,7 @@ def validate_pod_template(template: Any, path: FieldPath, ctx: Context, errs: Er
     validate_pod_spec(spec, spec_path, ctx, errs)
     _seccomp_annotations_match(annotations, spec, spec_path, errs)
     _apparmor_annotations_match(annotations, spec, spec_path, errs, is_pod=False)
-    if as_list(spec.get("ephemeralContainers")):
-        errs.forbidden("api-pod-ephemeral-containers", spec_path.child("ephemeralContainers"),
-                       "a pod template may not hold ephemeral containers: they are added to running pods only")
+    # ephemeralContainers in a template: the Containers section (api-container-ephemeral-template).
     if restart_policies is not None:
         policy = spec.get("restartPolicy") or "Always"  # defaulted before validation
         if isinstance(policy, str) and policy not in restart_policies.allowed:
@@ -114,9 +112,7 @@ def validate_pod(doc: dict[str, Any], ctx: Context, errs: Errors) -> None:
     name = metadata.get("name")
     identity = PodIdentity(name if isinstance(name, str) else "", _string_map(metadata.get("labels")))
     validate_pod_spec(spec, spec_path, ctx, errs, pod=identity)
-    if as_list(spec.get("ephemeralContainers")):
-        errs.forbidden("api-pod-ephemeral-containers", spec_path.child("ephemeralContainers"),
-                       "ephemeral containers are added to a running pod (kubectl debug), not set on create")
+    # ephemeralContainers on create: the Containers section (api-container-ephemeral-create).
     if spec.get("nodeName") and as_list(spec.get("schedulingGates")):
         errs.forbidden("api-pod-node-name-scheduling-gates", spec_path.child("nodeName"),
                        "a pod with schedulingGates may not be bound to a node: remove nodeName or the gates")
@@ -134,10 +130,8 @@ def validate_pod_spec(spec: dict[str, Any], path: FieldPath, ctx: Context, errs:
     volumes = pod_volumes.validate_volumes(spec.get("volumes"), path.child("volumes"), ctx, errs,
                                            pod_volumes.VolumeScope(pod.name if pod is not None else ""))
     _resource_claims(spec.get("resourceClaims"), path.child("resourceClaims"), ctx, errs)
-    if isinstance(spec.get("containers"), list) and not spec["containers"]:
-        errs.required("api-pod-containers-required", path.child("containers"), "a pod needs at least one container")
-    # containers.validate_containers may gain an `os_name` keyword (windows
-    # pods judge some container fields differently); pass spec.os.name then.
+    # The containers, their list being empty, and what spec.os forbids in
+    # them are the Containers section's (containers.py).
     containers.validate_containers(spec, path, ctx, errs, volumes)
     pod_resources.validate_pod_resources(spec, path, ctx, errs)
     _host_network_ports(spec, path, errs)
@@ -528,10 +522,11 @@ _OWN_ROWS = (
         "and the appArmorProfile field (the container's, in a template else the pod's) are both set, they agree "
         "(not for windows pods)", "api-pod-apparmor-annotation-match"),
     Row((POD_TEMPLATE, "Pod"), _TPL + ", " + _CREATE, "ephemeralContainers are not set in a template nor on a "
-        "Pod's create", "api-pod-ephemeral-containers"),
+        "Pod's create", None, "ported by the Containers section (api-container-ephemeral-template, "
+        "api-container-ephemeral-create)"),
     Row(("Pod",), _CREATE, "nodeName is not set while schedulingGates remain", "api-pod-node-name-scheduling-gates"),
     Row((POD_TEMPLATE,), _PS + " (validateContainers)", "containers is not empty (the JSON schema requires the "
-        "field, not an entry)", "api-pod-containers-required"),
+        "field, not an entry)", None, "ported by the Containers section (api-container-list-required)"),
     Row((POD_TEMPLATE,), _PS, "terminationGracePeriodSeconds is required", None, _DEFAULTED + " (30)"),
     Row((POD_TEMPLATE,), "core: validateRestartPolicy", "restartPolicy is Always, OnFailure or Never",
         "api-pod-restart-policy"),
