@@ -180,3 +180,100 @@ def test_a_container_broken_in_the_last_root_is_refused(real_renders, render_of)
         "spec.template.spec.containers[0].livenessProbe.httpGet: Forbidden: only one handler may be set; "
         "exec is already set",
     ], last
+
+
+# ---- pod templates and pod specs (pods.py and the pod_* modules) ----
+
+def _pod_templates(doc):
+    """(path, template) of each pod template an object holds."""
+    from scripts.stages.apivalidation.errors import ROOT
+    spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
+    if isinstance(spec.get("template"), dict):
+        yield ROOT.child("spec", "template"), spec["template"]
+    job = spec.get("jobTemplate", {}).get("spec", {}) if isinstance(spec.get("jobTemplate"), dict) else {}
+    if isinstance(job, dict) and isinstance(job.get("template"), dict):
+        yield ROOT.child("spec", "jobTemplate", "spec", "template"), job["template"]
+
+
+def test_the_tree_is_accepted_pods(real_renders):
+    """Every rendered object of the tree passes the API checks, and every pod
+    template in it passes the pod checks directly (whatever kind holds it)."""
+    from scripts.stages.apivalidation import pods
+    from scripts.stages.apivalidation.errors import Errors
+    problems, templates = [], 0
+    for path, render in sorted(real_renders.items()):
+        for obj in render.objects:
+            found = [e.message() for e in validate(obj.doc, Context())]
+            for at, template in _pod_templates(obj.doc):
+                templates += 1
+                errs = Errors()
+                pods.validate_pod_template(template, at, Context(), errs)
+                found += [e.message() for e in errs.items]
+            problems += [f"{path}: {obj.kind}/{obj.name}: {message}" for message in found]
+    assert problems == []
+    assert templates, "the tree's renders should hold pod templates to judge"
+
+
+def test_pod_template_restart_policies_keyword():
+    """A workload kind's restriction of restartPolicy: the caller's check id,
+    judged on the defaulted value."""
+    from scripts.stages.apivalidation import pods
+    from scripts.stages.apivalidation.errors import ROOT, Errors
+    jobs = pods.RestartPolicies(("OnFailure", "Never"), "api-example-restart-policy")
+    template = copy.deepcopy(OBJECTS["deployment"]["spec"]["template"])
+    errs = Errors()
+    pods.validate_pod_template(template, ROOT.child("spec", "template"), Context(), errs, restart_policies=jobs)
+    assert [(e.check, e.message()) for e in errs.items] == [
+        ("api-example-restart-policy", 'spec.template.spec.restartPolicy: Unsupported value: "Always": '
+                                       'supported values: "OnFailure", "Never"')]
+    template["spec"]["restartPolicy"] = "Never"
+    errs = Errors()
+    pods.validate_pod_template(template, ROOT.child("spec", "template"), Context(), errs, restart_policies=jobs)
+    assert errs.items == []
+
+
+_RICH_POD_CASES = ("pod-volume-legacy-sources", "pod-volume-downward-resource-divisors",
+                   "pod-volume-token-600-and-2-32", "pod-volume-iscsi-name-portal-64",
+                   "pod-volume-ephemeral-template-labels",
+                   "pod-affinity-weights-1-and-100", "pod-affinity-label-keys-disjoint", "pod-spread-node-policies",
+                   "pod-sysctl-names", "pod-windows-user-names", "pod-resources-hugepages-name", "pod-overhead",
+                   "pod-tolerations-annotation-list", "pod-dns-none-with-nameserver", "pod-resource-claim-template")
+
+
+@pytest.mark.parametrize("case_id", _RICH_POD_CASES)
+def test_pod_checks_take_any_shape(case_id):
+    """As test_validators_take_any_shape, on passing cases that set the pod
+    fields the base objects leave out."""
+    case = next(c for c in CASES if c.id == case_id)
+    base = case.build()
+    for path in list(_paths(base))[1:]:
+        if path[-1] in ("apiVersion", "kind"):
+            continue
+        for value in (None, 7, "x", [None], {"a": None}):
+            doc = copy.deepcopy(base)
+            _replace(doc, path, value)
+            for error in validate(doc, Context(case.version)):
+                assert error.reason in REASONS
+
+
+def test_a_pod_defect_in_the_last_root_is_found_there_only(tree):
+    """Break the staging overlay (the last root, and the last Flux build's
+    path): its renders, and only those, report the pod check."""
+    from scripts.loading.discover import discover
+    from scripts.loading.render import render_with_flux
+    patch = tree / "overlays" / "staging" / "resources.yaml"
+    text = patch.read_text()
+    assert "    spec:\n      containers:" in text
+    patch.write_text(text.replace("    spec:\n      containers:",
+                                  "    spec:\n      tolerations:\n        - key: example.com/dedicated\n"
+                                  "          operator: Exists\n          effect: NoRun\n      containers:"))
+    found = discover(tree)
+    renders, _ = render_with_flux(found.repo, found.targets, found.kustomizations)
+    hits = sorted({(render.target.path, obj.name, e.check, e.message())
+                   for render in renders for obj in render.objects for e in validate(obj.doc, Context())})
+    message = ('spec.template.spec.tolerations[0].effect: Unsupported value: "NoRun": supported values: '
+               '"NoSchedule", "PreferNoSchedule", "NoExecute"')
+    assert hits == [(target, name, "api-pod-toleration-effect", message)
+                    for target in ("clusters/staging#ai-inference-staging", "overlays/staging")
+                    for name in ("ai-inference-service-v1", "ai-inference-service-v2")]
+
