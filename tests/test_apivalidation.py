@@ -149,3 +149,23 @@ def test_validators_take_any_shape(name):
 def test_every_validated_kind_has_a_base_object():
     based = {(doc["apiVersion"], doc["kind"]) for doc in OBJECTS.values()}
     assert sorted(apivalidation.kinds() - based) == []
+
+
+def test_the_tree_is_accepted_groups(real_renders):
+    """Every object the tree renders (each overlay and Flux build) passes the
+    API validation: the everyday state must stay green. It must also reach
+    the kinds the group modules validate, or it proves nothing about them."""
+    found = []
+    seen: set[tuple[str, str]] = set()
+    for path, render in sorted(real_renders.items()):
+        for resource in render.objects:
+            seen.add((resource.api_version, resource.kind))
+            for error in validate(resource.doc, Context()):
+                found.append(f"{path}: {resource.kind}/{resource.doc.get('metadata', {}).get('name')}: "
+                             f"{error.check}: {error.message()}")
+    assert found == []
+    groups = {key for module in (apivalidation.apps, apivalidation.autoscaling, apivalidation.policy,
+                                 apivalidation.networking, apivalidation.rbac) for key in module.VALIDATORS}
+    assert {("apps/v1", "Deployment"), ("autoscaling/v2", "HorizontalPodAutoscaler"),
+            ("policy/v1", "PodDisruptionBudget"), ("networking.k8s.io/v1", "NetworkPolicy"),
+            ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding")} <= seen & groups
