@@ -169,3 +169,22 @@ def test_the_tree_is_accepted_groups(real_renders):
     assert {("apps/v1", "Deployment"), ("autoscaling/v2", "HorizontalPodAutoscaler"),
             ("policy/v1", "PodDisruptionBudget"), ("networking.k8s.io/v1", "NetworkPolicy"),
             ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding")} <= seen & groups
+
+
+def test_statefulset_template_is_judged_with_its_claim_volumes(monkeypatch):
+    """The StatefulSet controller gives each pod one volume per claim
+    template (replacing a volume of that name): the pod rules must see the
+    template that way, or every mount of a claim would look dangling."""
+    seen = []
+    monkeypatch.setattr(apivalidation.apps.pods, "validate_pod_template",
+                        lambda template, path, ctx, errs: seen.append((str(path), template)))
+    doc = copy.deepcopy(OBJECTS["statefulset"])
+    doc["spec"]["template"]["spec"]["volumes"].insert(0, {"name": "data", "emptyDir": {}})
+    validate(doc, Context())
+    (path, template), = seen
+    assert path == "spec.template"
+    assert template["spec"]["volumes"] == [
+        {"name": "data", "persistentVolumeClaim": {"claimName": "data-demo-0"}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+    ]
+    assert doc["spec"]["template"]["spec"]["volumes"][0] == {"name": "data", "emptyDir": {}}, "input modified"

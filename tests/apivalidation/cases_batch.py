@@ -275,4 +275,8 @@ CASES = [
     fail("cronjob-name-53", "api-cronjob-name-length", "cronjob", {"metadata.name": "c" * 53}, "metadata.name",
          INVALID),
     ok("cronjob-name-52", "api-cronjob-name-length", "cronjob", {"metadata.name": "c" * 52}),
+    fail("cronjob-job-template-label-bad", "api-meta-label-value", "cronjob",
+         {"spec.jobTemplate.metadata.labels[team]": "ml platform"}, "spec.jobTemplate.metadata.labels", INVALID),
+    ok("cronjob-job-template-labels", "api-meta-label-value", "cronjob",
+       {"spec.jobTemplate.metadata.labels[team]": "ml-platform"}),
 ]

@@ -295,14 +295,20 @@ def _claim_templates(spec: dict[str, Any], path: FieldPath, errs: Errors) -> lis
 def _with_claim_volumes(template: Any, claims: list[str], set_name: str) -> Any:
     """The template as the controller turns it into pods: one volume per claim
     template, replacing a volume of the same name."""
-    if not claims or not isinstance(template, dict) or not isinstance(template.get("spec"), dict):
+    if not claims or not isinstance(template, dict) or not isinstance(template.get("spec"), dict) \
+            or not isinstance(template["spec"].get("volumes", []), list):
         return template
     template = copy.deepcopy(template)
     spec = template["spec"]
-    volumes = [v for v in as_list(spec.get("volumes")) if as_dict(v).get("name") not in claims]
-    volumes += [{"name": claim, "persistentVolumeClaim": {"claimName": f"{claim}-{set_name or 'set'}-0"}}
-                for claim in claims]
-    spec["volumes"] = volumes
+
+    def claim_volume(claim: str) -> dict[str, Any]:
+        return {"name": claim, "persistentVolumeClaim": {"claimName": f"{claim}-{set_name or 'set'}-0"}}
+
+    # Replaced in place, so that the template's own volumes keep their index in messages.
+    volumes = [claim_volume(v["name"]) if isinstance(v, dict) and v.get("name") in claims else v
+               for v in as_list(spec.get("volumes"))]
+    named = {v.get("name") for v in volumes if isinstance(v, dict)}
+    spec["volumes"] = volumes + [claim_volume(claim) for claim in claims if claim not in named]
     return template
 
 
@@ -430,7 +436,7 @@ COVERAGE = (
     Row(("StatefulSet",), "apps/controller: the pods' subdomain", "serviceName, when set, is a DNS label (each "
         "pod's subdomain)", "api-statefulset-service-name"),
     Row(("StatefulSet",), "apps/controller: the claims and pod volumes made from volumeClaimTemplates", "each "
-        "claim template has a name that is a DNS label (a pod volume name), and valid labels and annotations",
+        "claim template has a name that is a DNS label (a pod volume name)",
         "api-statefulset-claim-template-name"),
     Row(("StatefulSet",), "core: ValidatePersistentVolumeClaimSpec (the claims the controller creates)",
         "each claim template's spec is a valid PersistentVolumeClaim spec", None,
@@ -448,7 +454,8 @@ COVERAGE_INTRO = (
     "StatefulSet template's labels and annotations, yet every pod the controller creates from it is validated "
     "as a Pod: a bad template is a StatefulSet that never gets a pod. So its template is held to the pod "
     "template rules here (with a volume per claim template, as the controller adds them), and the rows marked "
-    "`apps/controller` check what makes the controller's pods and claims invalid: " + _CONTROLLER + "."
+    "`apps/controller` check what makes the controller's pods and claims invalid: " + _CONTROLLER + ". A claim "
+    "template's labels and annotations are held to the metadata rows."
 )
 VALIDATORS = {
     ("apps/v1", "Deployment"): validate_deployment,

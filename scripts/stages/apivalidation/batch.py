@@ -446,6 +446,10 @@ def validate_cronjob(doc: dict[str, Any], ctx: Context, errs: Errors) -> None:
         errs.not_supported("api-cronjob-concurrency-policy", path.child("concurrencyPolicy"), policy,
                            ["Allow", "Forbid", "Replace"])
     job_template = as_dict(spec.get("jobTemplate"))
+    # Not validated on create, but each Job is created with these labels and annotations.
+    job_meta = as_dict(job_template.get("metadata"))
+    meta.validate_labels(job_meta.get("labels"), path.child("jobTemplate", "metadata", "labels"), errs)
+    meta.validate_annotations(job_meta.get("annotations"), path.child("jobTemplate", "metadata", "annotations"), errs)
     job_spec = as_dict(job_template.get("spec"))
     at = path.child("jobTemplate", "spec")
     validate_job_spec(job_spec, at, ctx, errs, job_spec.get("template"))
@@ -556,7 +560,9 @@ COVERAGE_INTRO = (
     "job template is not defaulted that way. Each pod template is held to the pod template rows. Without "
     "manualSelector the API server adds the job-name and "
     "controller-uid labels to a Job's template and generates its selector before validating, so both are "
-    "judged as generated. Cron schedules follow github.com/robfig/cron/v3's standard parser (see "
+    "judged as generated. A CronJob's jobTemplate.metadata is not validated on create, but every Job is created "
+    "with its labels and annotations: they are held to the metadata rows. Cron schedules follow "
+    "github.com/robfig/cron/v3's standard parser (see "
     "scripts/stages/apivalidation/cronschedule.py); time zones are looked up in Python's zoneinfo database "
     "and not judged on a machine without one."
 )
