@@ -307,7 +307,7 @@ def _with_claim_volumes(template: Any, claims: list[str], set_name: str) -> Any:
     # Replaced in place, so that the template's own volumes keep their index in messages.
     volumes = [claim_volume(v["name"]) if isinstance(v, dict) and v.get("name") in claims else v
                for v in as_list(spec.get("volumes"))]
-    named = {v.get("name") for v in volumes if isinstance(v, dict)}
+    named = [v.get("name") for v in volumes if isinstance(v, dict)]
     spec["volumes"] = volumes + [claim_volume(claim) for claim in claims if claim not in named]
     return template
 
