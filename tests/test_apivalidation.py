@@ -11,6 +11,8 @@ import re
 
 import pytest
 
+from scripts.loading.discover import discover
+from scripts.loading.render import render_with_flux
 from scripts.stages import apivalidation
 from scripts.stages.apivalidation import Context, coverage, validate
 from scripts.stages.apivalidation.errors import REASONS
@@ -188,3 +190,27 @@ def test_statefulset_template_is_judged_with_its_claim_volumes(monkeypatch):
         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
     ]
     assert doc["spec"]["template"]["spec"]["volumes"][0] == {"name": "data", "emptyDir": {}}, "input modified"
+
+
+def test_a_group_defect_in_the_last_root_is_found_there_only(tree):
+    """A PodDisruptionBudget with minAvailable and maxUnavailable (the issue's
+    example) patched into overlays/prod only: every render of prod (the
+    overlay and the prod cluster's Flux build) has the finding, and no other
+    render has any."""
+    (tree / "overlays/prod/pdb-both.yaml").write_text(
+        "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: ai-inference-service\n"
+        "spec:\n  minAvailable: 2\n")
+    kustomization = tree / "overlays/prod/kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace(
+        "patches:\n", "patches:\n  - path: pdb-both.yaml\n    target:\n      kind: PodDisruptionBudget\n", 1))
+    found = discover(tree)
+    renders, _ = render_with_flux(found.repo, found.targets, found.kustomizations)
+    hits: dict[str, set[str]] = {}
+    for render in renders:
+        for resource in render.objects:
+            for error in validate(resource.doc, Context()):
+                hits.setdefault(render.target.path, set()).add(f"{resource.kind} {error.check} {error.field}")
+    prod = {path for path in hits if "prod" in path}
+    assert "overlays/prod" in prod and any(path.startswith("clusters/prod") for path in prod), sorted(hits)
+    assert set(hits) == prod, sorted(hits)
+    assert all(found == {"PodDisruptionBudget api-pdb-min-and-max spec"} for found in hits.values()), hits

@@ -393,7 +393,7 @@ COVERAGE = (
         "than minReadySeconds", "api-deployment-progress-deadline"),
     Row(("Deployment",), "apps: ValidateRollback", "rollbackTo.revision is not negative", None,
         "rollbackTo is not a field of apps/v1 (extensions/v1beta1 only); the JSON schema refuses it"),
-    Row(("Deployment",), "apps: ValidateDeploymentStatus, ValidateReplicaSetStatus, ValidateStatefulSetStatus, "
+    Row(_WORKLOADS, "apps: ValidateDeploymentStatus, ValidateReplicaSetStatus, ValidateStatefulSetStatus, "
         "validateDaemonSetStatus", "status counts are consistent", None,
         "status is written by controllers, not by manifests"),
     Row(_WORKLOADS, "apps: ValidateDeploymentUpdate, ValidateStatefulSetUpdate, ValidateDaemonSetSpecUpdate",
