@@ -357,7 +357,7 @@ def validate_statefulset(doc: dict[str, Any], ctx: Context, errs: Errors) -> Non
 _AS = "apps: ValidateDeploymentSpec, ValidateReplicaSetSpec, ValidateStatefulSetSpec"
 _TEMPLATE = "apps: ValidatePodTemplateSpecForReplicaSet, ValidateDaemonSetSpec, ValidateStatefulSetSpec"
 _WORKLOADS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
-_CONTROLLER = ("derived from the StatefulSet controller (pkg/controller/statefulset): the API server accepts the "
+_CONTROLLER = ("derived from the StatefulSet controller (pkg/controller/statefulset): the API server accepts such a "
                "StatefulSet, then refuses every pod or claim the controller creates from it")
 COVERAGE = (
     Row(("Deployment", "ReplicaSet", "StatefulSet"), _AS, "spec.replicas is not negative", "api-apps-replicas"),
@@ -454,8 +454,8 @@ COVERAGE_INTRO = (
     "StatefulSet template's labels and annotations, yet every pod the controller creates from it is validated "
     "as a Pod: a bad template is a StatefulSet that never gets a pod. So its template is held to the pod "
     "template rules here (with a volume per claim template, as the controller adds them), and the rows marked "
-    "`apps/controller` check what makes the controller's pods and claims invalid: " + _CONTROLLER + ". A claim "
-    "template's labels and annotations are held to the metadata rows."
+    "`apps/controller` are " + _CONTROLLER + ". A claim template's labels and annotations are held to the "
+    "metadata rows."
 )
 VALIDATORS = {
     ("apps/v1", "Deployment"): validate_deployment,
