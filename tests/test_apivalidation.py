@@ -11,6 +11,8 @@ import re
 
 import pytest
 
+from scripts.loading.discover import discover
+from scripts.loading.render import render_with_flux
 from scripts.stages import apivalidation
 from scripts.stages.apivalidation import Context, coverage, validate
 from scripts.stages.apivalidation.errors import REASONS
@@ -214,24 +216,6 @@ def test_the_tree_is_accepted_pods(real_renders):
     assert templates, "the tree's renders should hold pod templates to judge"
 
 
-def test_pod_template_restart_policies_keyword():
-    """A workload kind's restriction of restartPolicy: the caller's check id,
-    judged on the defaulted value."""
-    from scripts.stages.apivalidation import pods
-    from scripts.stages.apivalidation.errors import ROOT, Errors
-    jobs = pods.RestartPolicies(("OnFailure", "Never"), "api-example-restart-policy")
-    template = copy.deepcopy(OBJECTS["deployment"]["spec"]["template"])
-    errs = Errors()
-    pods.validate_pod_template(template, ROOT.child("spec", "template"), Context(), errs, restart_policies=jobs)
-    assert [(e.check, e.message()) for e in errs.items] == [
-        ("api-example-restart-policy", 'spec.template.spec.restartPolicy: Unsupported value: "Always": '
-                                       'supported values: "OnFailure", "Never"')]
-    template["spec"]["restartPolicy"] = "Never"
-    errs = Errors()
-    pods.validate_pod_template(template, ROOT.child("spec", "template"), Context(), errs, restart_policies=jobs)
-    assert errs.items == []
-
-
 _RICH_POD_CASES = ("pod-volume-legacy-sources", "pod-volume-downward-resource-divisors",
                    "pod-volume-token-600-and-2-32", "pod-volume-iscsi-name-portal-64",
                    "pod-volume-ephemeral-template-labels",
@@ -277,3 +261,65 @@ def test_a_pod_defect_in_the_last_root_is_found_there_only(tree):
                     for target in ("clusters/staging#ai-inference-staging", "overlays/staging")
                     for name in ("ai-inference-service-v1", "ai-inference-service-v2")]
 
+
+def test_the_tree_is_accepted_groups(real_renders):
+    """Every object the tree renders (each overlay and Flux build) passes the
+    API validation: the everyday state must stay green. It must also reach
+    the kinds the group modules validate, or it proves nothing about them."""
+    found = []
+    seen: set[tuple[str, str]] = set()
+    for path, render in sorted(real_renders.items()):
+        for resource in render.objects:
+            seen.add((resource.api_version, resource.kind))
+            for error in validate(resource.doc, Context()):
+                found.append(f"{path}: {resource.kind}/{resource.doc.get('metadata', {}).get('name')}: "
+                             f"{error.check}: {error.message()}")
+    assert found == []
+    groups = {key for module in (apivalidation.apps, apivalidation.autoscaling, apivalidation.policy,
+                                 apivalidation.networking, apivalidation.rbac) for key in module.VALIDATORS}
+    assert {("apps/v1", "Deployment"), ("autoscaling/v2", "HorizontalPodAutoscaler"),
+            ("policy/v1", "PodDisruptionBudget"), ("networking.k8s.io/v1", "NetworkPolicy"),
+            ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding")} <= seen & groups
+
+
+def test_statefulset_template_is_judged_with_its_claim_volumes(monkeypatch):
+    """The StatefulSet controller gives each pod one volume per claim
+    template (replacing a volume of that name): the pod rules must see the
+    template that way, or every mount of a claim would look dangling."""
+    seen = []
+    monkeypatch.setattr(apivalidation.apps.pods, "validate_pod_template",
+                        lambda template, path, ctx, errs: seen.append((str(path), template)))
+    doc = copy.deepcopy(OBJECTS["statefulset"])
+    doc["spec"]["template"]["spec"]["volumes"].insert(0, {"name": "data", "emptyDir": {}})
+    validate(doc, Context())
+    (path, template), = seen
+    assert path == "spec.template"
+    assert template["spec"]["volumes"] == [
+        {"name": "data", "persistentVolumeClaim": {"claimName": "data-demo-0"}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+    ]
+    assert doc["spec"]["template"]["spec"]["volumes"][0] == {"name": "data", "emptyDir": {}}, "input modified"
+
+
+def test_a_group_defect_in_the_last_root_is_found_there_only(tree):
+    """A PodDisruptionBudget with minAvailable and maxUnavailable (the issue's
+    example) patched into overlays/prod only: every render of prod (the
+    overlay and the prod cluster's Flux build) has the finding, and no other
+    render has any."""
+    (tree / "overlays/prod/pdb-both.yaml").write_text(
+        "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: ai-inference-service\n"
+        "spec:\n  minAvailable: 2\n")
+    kustomization = tree / "overlays/prod/kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace(
+        "patches:\n", "patches:\n  - path: pdb-both.yaml\n    target:\n      kind: PodDisruptionBudget\n", 1))
+    found = discover(tree)
+    renders, _ = render_with_flux(found.repo, found.targets, found.kustomizations)
+    hits: dict[str, set[str]] = {}
+    for render in renders:
+        for resource in render.objects:
+            for error in validate(resource.doc, Context()):
+                hits.setdefault(render.target.path, set()).add(f"{resource.kind} {error.check} {error.field}")
+    prod = {path for path in hits if "prod" in path}
+    assert "overlays/prod" in prod and any(path.startswith("clusters/prod") for path in prod), sorted(hits)
+    assert set(hits) == prod, sorted(hits)
+    assert all(found == {"PodDisruptionBudget api-pdb-min-and-max spec"} for found in hits.values()), hits

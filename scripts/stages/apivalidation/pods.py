@@ -48,18 +48,6 @@ _TOLERATION_STRINGS = ("key", "operator", "value", "effect")
 
 
 @dataclass(frozen=True)
-class RestartPolicies:
-    """What a workload kind allows for its pod template's restartPolicy, and
-    the check id (the caller's own coverage row) that reports another value.
-    The check is the caller's: upstream it lives in the apps and batch
-    validation (Deployments, StatefulSets, DaemonSets, ReplicaSets allow
-    Always only; Jobs and CronJobs OnFailure or Never)."""
-
-    allowed: tuple[str, ...]
-    check: str
-
-
-@dataclass(frozen=True)
 class PodIdentity:
     """What a Pod (not a template) brings to its spec's validation: its name
     (generic ephemeral volumes name their claims `<pod>-<volume>`) and its
@@ -70,18 +58,14 @@ class PodIdentity:
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
-def validate_pod_template(template: Any, path: FieldPath, ctx: Context, errs: Errors, *,
-                          restart_policies: RestartPolicies | None = None) -> None:
+def validate_pod_template(template: Any, path: FieldPath, ctx: Context, errs: Errors) -> None:
     """A workload's pod template at `path` (e.g. `spec.template`): core's
     ValidatePodTemplateSpec. The template's labels and annotations are
     reported at `<path>.labels` and `<path>.annotations`, as the API server
     writes them.
-
-    `restart_policies`: the caller's restriction of the (defaulted)
-    restartPolicy, e.g. `RestartPolicies(("Always",), "api-deployment-restart-policy")`
-    for a Deployment or `RestartPolicies(("OnFailure", "Never"), "api-job-restart-policy")`
-    for a Job; the error is `Unsupported value` at `<path>.spec.restartPolicy`
-    with the caller's check id. None: core's rule only (any of the three)."""
+    The restartPolicy a workload kind allows is its own module's check
+    (apps: Always; batch: OnFailure or Never).
+    """
     template = as_dict(template)
     metadata = as_dict(template.get("metadata"))
     spec = as_dict(template.get("spec"))
@@ -94,11 +78,6 @@ def validate_pod_template(template: Any, path: FieldPath, ctx: Context, errs: Er
     _seccomp_annotations_match(annotations, spec, spec_path, errs)
     _apparmor_annotations_match(annotations, spec, spec_path, errs, is_pod=False)
     # ephemeralContainers in a template: the Containers section (api-container-ephemeral-template).
-    if restart_policies is not None:
-        policy = spec.get("restartPolicy") or "Always"  # defaulted before validation
-        if isinstance(policy, str) and policy not in restart_policies.allowed:
-            errs.not_supported(restart_policies.check, spec_path.child("restartPolicy"), policy,
-                               restart_policies.allowed)
 
 
 def validate_pod(doc: dict[str, Any], ctx: Context, errs: Errors) -> None:
