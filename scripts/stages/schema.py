@@ -61,10 +61,26 @@ def check_version(version: str) -> str:
     return version
 
 
+@functools.cache
+def builtin_groups() -> frozenset[str]:
+    """Every API group Kubernetes itself serves in some shipped version: the
+    groups of the kinds in kubernetes-validate's definitions (read as text,
+    once per process). A `*.k8s.io` name is no sign of one: Gateway API
+    (gateway.networking.k8s.io), snapshots (snapshot.storage.k8s.io) and
+    the metrics APIs are installed by CRDs or add-ons."""
+    groups: set[str] = set()
+    for version in available_versions():
+        text = (_k8s_schema_root() / f"v{version}.0-local-strict" / "_definitions.json").read_text()
+        groups.update(re.findall(r'"group":\s*"([a-z0-9.-]*)"', text))
+    return frozenset(groups)
+
+
 def is_core_group(api_version: str) -> bool:
-    """Groups served by Kubernetes itself (schemas from kubernetes-validate)."""
+    """Groups served by Kubernetes itself (schemas from kubernetes-validate);
+    any other group is a custom resource's, whose schema comes from its CRD."""
     group = api_version.rpartition("/")[0]
-    return group == "" or "." not in group or group.endswith(".k8s.io")
+    # An undotted group that Kubernetes lacks is a typo (a CRD's group has a dot).
+    return group == "" or "." not in group or group in builtin_groups()
 
 
 @dataclass
@@ -208,7 +224,8 @@ def validate_object(store: SchemaStore, skips: SkipList, target: str, obj: Resou
         if reason:
             return []
         where = ("is not served by Kubernetes " + store.version) if is_core_group(obj.api_version) else \
-            "has no schema (add its CRD to schemas/crds/ or a reasoned entry to schemas/skip.yaml)"
+            ("has no schema: its group is not built into Kubernetes, so a CRD serves it; add that CRD to "
+             "schemas/crds/ (or a reasoned entry to schemas/skip.yaml)")
         return [finding_for(obj, stage="schema", target=target, rule="schema-missing",
                             message=f"{obj.api_version} {obj.kind} {where}")]
     findings = []
