@@ -44,6 +44,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scripts.core.errors import InputError
 from scripts.core.model import Finding, FluxSource, Render, Resource, Target, finding_for
 from scripts.core.yamlio import load_file
 from scripts.loading import artifacts, sourceignore
@@ -74,7 +75,7 @@ def provided_sources(repo: Path) -> list[Provided]:
         return []
     try:
         data = load_file(path, POLICY_FILE)
-    except Exception:  # noqa: BLE001 - reported by the policy stage, with its line
+    except InputError:  # reported by the policy stage, with its line
         return []
     cluster = data.get("cluster") if isinstance(data, dict) else None
     entries = cluster.get("provides") if isinstance(cluster, dict) else None
@@ -166,7 +167,7 @@ class Cluster:
         self.kustomizations = kustomizations
         # bootstrap's layout: clusters/<name>/flux-system/ next to the cluster's manifests
         self.bootstrap = root.directory != "." and (self.repo / root.directory / "flux-system").is_dir()
-        self.objects: list[Resource] = []  # every object of the cluster's renders
+        self.renders: list[Render] = []  # every render of the cluster, root first
         self.sources: dict[tuple[str, str, str], Resource] = {}
         self.generated: dict[tuple[str, str], tuple[Resource, dict]] = {}  # (ns, artifact) -> generator, entry
         self.patterned: list[Resource] = []  # generators with spec.pathPattern
@@ -177,11 +178,21 @@ class Cluster:
 
     # ---- the renders of the cluster, as they arrive ----
 
+    @property
+    def objects(self) -> list[Resource]:
+        """Every object of the cluster's renders (parsed when first asked for)."""
+        return [obj for render in self.renders for obj in render.objects]
+
     def add(self, render: Render) -> list[Target]:
         """Take in one render of this cluster; the builds that can now be made."""
+        self.renders.append(render)
+        # Kustomizations, sources and generators are all Flux APIs: a render
+        # whose text names none brings nothing new, and is not parsed here
+        # (it is parsed later, while checkov reads its text).
+        if "fluxcd.io/" not in (render.text or ""):
+            return []
         new = []
         for obj in render.objects:
-            self.objects.append(obj)
             kind = obj.kind
             if obj.api_version.startswith(SOURCE_GROUP):
                 self.sources.setdefault(_key(kind, obj.namespace or "", obj.name), obj)
