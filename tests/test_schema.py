@@ -359,3 +359,31 @@ def test_no_deprecated_apis_leaves_custom_resources_to_their_crds():
     removed = make_render([{"apiVersion": "policy/v1beta1", "kind": "PodSecurityPolicy", "metadata": {"name": "p"}}])
     [violation] = check_no_deprecated_apis(removed, config, "1.34", store)
     assert "not served by Kubernetes 1.34" in violation.problem
+
+
+def test_cel_rules_see_the_schema_defaults_as_the_api_server_sets_them():
+    """Gateway API's backendRef rule reads `group` and `kind`, which default
+    to "" and "Service": a route that leaves them out is valid, and one whose
+    Service reference lacks its port is still refused."""
+    store = SchemaStore(REPO, "1.34")
+    backend = {"name": "svc", "port": 80}
+    route = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+             "metadata": {"name": "r", "namespace": "n"}, "spec": {"rules": [{"backendRefs": [backend]}]}}
+    assert _validate(store, make_render([route]).objects[0]) == []
+    del backend["port"]
+    obj = make_render([route]).objects[0]
+    assert [(f.rule, f.message) for f in _validate(store, obj)] == [
+        ("schema-cel", 'spec.rules[0].backendRefs[0]: Invalid value: "object": Must have port for Service reference')]
+    assert "group" not in obj.doc["spec"]["rules"][0]["backendRefs"][0]  # the object itself is not changed
+
+
+def test_strictify_keeps_defaults_as_data_and_fields_named_like_keywords():
+    node = {"type": "object", "description": "d", "properties": {
+        "group": {"type": "string", "default": ""},
+        "config": {"type": "object", "default": {"properties": "a value, not a schema"}},
+        "description": {"type": "string", "description": "a field called description"}}}
+    out = crdschemas.strictify(node)
+    assert out["properties"]["group"]["default"] == ""
+    assert out["properties"]["config"]["default"] == {"properties": "a value, not a schema"}
+    assert out["properties"]["description"] == {"type": "string"}
+    assert "description" not in out and out["additionalProperties"] is False
