@@ -5,6 +5,8 @@ repository, and one notice per release that its chart is not rendered."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -115,3 +117,19 @@ def test_merged_values_are_checked_against_the_charts_schema(tmp_path):
     _, findings = tree(tmp_path, [release("web", chart=IN_REPO, valuesFrom=[
         {"kind": "ConfigMap", "name": "web-values"}])], values="replicas: 1\n")
     assert [f for f in findings if f.rule == "helm-values-invalid"] == []
+
+
+def test_validate_changed_reports_them_for_the_roots_it_chooses(tmp_path):
+    from scripts.pullrequest.changed import changed_roots
+
+    tree(tmp_path, [release("web", chart=IN_REPO, valuesFrom=[{"kind": "ConfigMap", "name": "web-values"}])])
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.invalid", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@example.invalid")
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "base"]):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, env=env, capture_output=True)
+    (tmp_path / "apps/releases.yaml").write_text(yaml.safe_dump(release(
+        "web", chart=IN_REPO, valuesFrom=[{"kind": "ConfigMap", "name": "renamed"}])))
+    result = changed_roots(tmp_path, "HEAD")
+    assert "clusters/z#apps" in result.paths
+    assert ("clusters/z#apps", "helm-values-missing") in {(f.target, f.rule) for f in result.findings}
+    assert ("clusters/z#apps", "helm-chart-not-rendered") in {(f.target, f.rule) for f in result.findings}

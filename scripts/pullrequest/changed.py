@@ -16,7 +16,7 @@ import yaml
 
 from scripts.core.model import Finding, Render, Target
 from scripts.core.yamlio import _Loader
-from scripts.loading import flux, fluxcluster, gitrefs, sourceignore
+from scripts.loading import flux, fluxcluster, gitrefs, helm, sourceignore
 from scripts.loading.discover import Discovery, closure, discover
 from scripts.loading.render import SourceIndex, render_all
 from scripts.pullrequest import diff
@@ -112,12 +112,13 @@ def _candidate_renders(repo: Path, found, files: set[str], jobs: int | None
     flux_findings: list[Finding] = []
     context = fluxcluster.RunContext(repo)
     head = {t.path: rendered[t.path] for t in roots}
+    clusters: dict[str, fluxcluster.Cluster] = {}
     for target in flux_roots:
         render = rendered[target.path]
         if not fluxcluster.declares_flux(render):
             continue
         own_files_changed = ignore_changed or bool(files & set(target.sources))
-        cluster = fluxcluster.Cluster(target, found.kustomizations, context)
+        cluster = clusters[target.path] = fluxcluster.Cluster(target, found.kustomizations, context)
         builds = cluster.add(render)
         # Builds whose files changed, and what they lead to (a build that
         # declares further Kustomizations), level by level.
@@ -131,4 +132,6 @@ def _candidate_renders(repo: Path, found, files: set[str], jobs: int | None
         # A build that can no longer be made (its path left out of the
         # artifact, a dependency cycle) is reported, not dropped.
         flux_findings += cluster.finish()
+    # HelmReleases of the renders chosen, as a whole run reports them.
+    flux_findings += helm.findings(repo, list(head.values()), clusters, context)
     return head, flux_findings
