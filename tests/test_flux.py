@@ -401,3 +401,33 @@ def test_substitution_syntax(text, variables, expected):
 def test_substitution_strict():
     with pytest.raises(InputError, match="'x' is not set"):
         flux.substitute("${x}", {})
+
+
+def test_a_generator_with_a_path_pattern_makes_one_artifact_per_directory(tmp_path):
+    """spec.pathPattern: each directory of the source that matches makes the
+    artifacts, `{captures}` filled in (lowercased in names, as written in
+    copy paths), so a Kustomization can name `web-art`."""
+    generator = """
+apiVersion: source.extensions.fluxcd.io/v1beta1
+kind: ArtifactGenerator
+metadata: {name: per-app, namespace: flux-system}
+spec:
+  sources: [{alias: repo, kind: GitRepository, name: this-repo}]
+  pathPattern: "@repo/services/{app}"
+  artifacts:
+    - name: "{app}-art"
+      copy: [{from: "@repo/services/{app}/**", to: "@artifact/"}]
+"""
+    extra = {"clusters/z/kustomization.yaml": "resources: [source.yaml, flux.yaml, generator.yaml]\n",
+             "clusters/z/generator.yaml": generator,
+             "services/Web/kustomization.yaml": "resources: [cm.yaml]\n",
+             "services/Web/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\n",
+             "services/api/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: api}\n"}
+    last = [kustomization("web", sourceRef={"kind": "ExternalArtifact", "name": "web-art"}, path="./"),
+            kustomization("api", sourceRef={"kind": "ExternalArtifact", "name": "api-art"}, path="./"),
+            kustomization("none", sourceRef={"kind": "ExternalArtifact", "name": "db-art"}, path="./")]
+    renders, findings = build_two(tmp_path, last, extra=extra)
+    assert list(objects(renders["clusters/z#web"])) == ["ConfigMap/web"]
+    assert renders["clusters/z#web"].target.directory == "services/Web"
+    assert list(objects(renders["clusters/z#api"])) == ["ConfigMap/api"]  # a generated kustomization in it
+    assert [(f.target, f.rule) for f in findings] == [("clusters/z#none", "flux-source-missing")]
