@@ -186,7 +186,7 @@ def build_parser() -> Parser:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from scripts.reports import report
-    from scripts.validate import Options, parse_shard, run
+    from scripts.validate import Options, default_configs, parse_shard, run
 
     if args.base and not args.changed:
         raise UsageError("--base goes with --changed")
@@ -201,6 +201,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         shard=parse_shard(args.shard) if args.shard else None, progress=True)
     if not options.repo.is_dir():
         raise UsageError(f"--repo {args.repo}: not a directory")
+    missing = default_configs(options.repo)
+    if missing:
+        print(f"note: {args.repo} has no {' and no '.join(missing)}: validating with this project's defaults "
+              "(README, \"Validate another repository\")", file=sys.stderr)
     result = run(options)
     if args.report_json:
         report.write_json(args.report_json, result)

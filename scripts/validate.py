@@ -16,6 +16,7 @@ from scripts.loading.discover import discover, select
 from scripts.loading.render import render_findings, render_with_flux
 from scripts.pullrequest.changed import changed_roots
 from scripts.stages import immutable, kustomize_effects, lint, policy, schema, security
+from scripts.stages.policy_support import CONFIG_FILE as POLICY_CONFIG_FILE
 from scripts.stages.policy_support import PolicyConfig
 
 
@@ -30,6 +31,13 @@ class Options:
     changed: bool = False  # only the roots whose render differs from `base`
     base: str | None = None  # with changed: a git ref (None: the merge base with the default branch)
     progress: bool = False
+
+
+def default_configs(repo: Path) -> list[str]:
+    """This project's configuration files that the repository lacks, each of
+    which is then replaced by documented defaults: yamllint with this
+    project's rules, the policy suite with no registry or environment rules."""
+    return [name for name in (lint.CONFIG_FILE, POLICY_CONFIG_FILE) if not (repo / name).is_file()]
 
 
 def parse_shard(value: str) -> tuple[int, int]:

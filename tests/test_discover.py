@@ -87,3 +87,56 @@ def test_select_narrows_and_rejects_paths_without_roots(tmp_path, monkeypatch):
         select(found.targets, found.repo, ["docs"])
     with pytest.raises(UsageError, match="no root kustomization"):
         select(found.targets, found.repo, ["overlays/zzz"])
+
+
+FLUX_KS = """apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {{name: {name}, namespace: flux-system}}
+spec: {{interval: 1h, path: {path}, prune: true, sourceRef: {{kind: GitRepository, name: flux-system}}}}
+"""
+
+
+def test_a_directory_flux_applies_without_a_kustomization_is_a_root(tmp_path):
+    """flux bootstrap's layout: clusters/<name>/ holds Flux Kustomizations and
+    flux-system/, and no kustomization file (kustomize-controller generates
+    one); the last cluster is as much a root as the first."""
+    write(tmp_path, {
+        "apps/kustomization.yaml": "resources: [cm.yaml]\n", "apps/cm.yaml": CM.format(name="a"),
+        "clusters/production/apps.yaml": FLUX_KS.format(name="apps", path="./apps"),
+        "clusters/production/flux-system/kustomization.yaml": "resources: [gotk-sync.yaml]\n",
+        "clusters/production/flux-system/gotk-sync.yaml": "# written by flux bootstrap\n",
+        "clusters/production/more/infra.yaml": FLUX_KS.format(name="infra", path="./apps"),
+        "clusters/staging/apps.yaml": FLUX_KS.format(name="apps", path="./apps"),
+        "clusters/staging/flux-system/kustomization.yaml": "resources: []\n",
+        "clusters/staging/notes.txt": "not a manifest",
+    })
+    found = discover(tmp_path)
+    assert [(t.path, t.generated) for t in found.targets] == [
+        ("apps", False), ("clusters/production", True), ("clusters/staging", True)]
+    staging = next(t for t in found.targets if t.path == "clusters/staging")
+    assert staging.sources == ("clusters/staging/apps.yaml", "clusters/staging/flux-system/kustomization.yaml")
+    production = next(t for t in found.targets if t.path == "clusters/production")
+    # below the root, recursively: a subdirectory with its own kustomization as itself, others file by file
+    assert "clusters/production/more/infra.yaml" in production.sources
+    assert "clusters/production/flux-system/gotk-sync.yaml" in production.sources
+
+
+def test_what_is_not_a_generated_root(tmp_path):
+    write(tmp_path, {
+        # its files are listed by a kustomization: part of that build
+        "listed/kustomization.yaml": "resources: [../flux/ks.yaml]\n",
+        "flux/ks.yaml": FLUX_KS.format(name="a", path="./apps"),
+        # applied by a Flux Kustomization elsewhere: validated as that build
+        "clusters/c/kustomization.yaml": "resources: [ks.yaml]\n",
+        "clusters/c/ks.yaml": FLUX_KS.format(name="layers", path="./layers"),
+        "layers/more.yaml": FLUX_KS.format(name="b", path="./apps"),
+        # left out of the repository's artifact by .sourceignore
+        ".sourceignore": "/ignored/\n",
+        "ignored/ks.yaml": FLUX_KS.format(name="c", path="./apps"),
+        # another repository's tree kept as test data
+        "tests/fixtures/other/clusters/x/ks.yaml": FLUX_KS.format(name="d", path="./apps"),
+        "tests/fixtures/other/apps/kustomization.yaml": "resources: []\n",
+        # mentions the API but declares no Kustomization
+        "docs/example.yaml": "# kustomize.toolkit.fluxcd.io/v1\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+    })
+    assert [t.path for t in discover(tmp_path).targets] == ["clusters/c", "listed"]

@@ -235,3 +235,16 @@ def test_a_broken_or_unwritable_cache_is_not_an_error(tmp_path):
     cache_dir.rmdir()
     cache_dir.write_text("a file where the cache directory would be")
     assert [f.rule for f in lint.yamllint(tmp_path, ["a.yaml"], {})] == ["yamllint/trailing-spaces"]
+
+
+def test_a_repository_without_a_yamllint_config_gets_this_projects_rules(tmp_path):
+    """Not yamllint's strict default: a manifest without `---` (document-start)
+    is fine; a real problem still is one."""
+    (tmp_path / ".yamllint.yaml").unlink()
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x   \n")
+    assert lint.config_path(tmp_path) == lint.DEFAULT_CONFIG_FILE == REPO / ".yamllint.yaml"
+    assert [f.rule for f in lint.yamllint(tmp_path, ["cm.yaml"], {}, cache=False)] == ["yamllint/trailing-spaces"]
+    # the repository's own file, when it has one, wins
+    (tmp_path / ".yamllint.yaml").write_text("extends: default\n")
+    assert sorted(f.rule for f in lint.yamllint(tmp_path, ["cm.yaml"], {}, cache=False)) == [
+        "yamllint/document-start", "yamllint/trailing-spaces"]

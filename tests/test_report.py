@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from scripts.core.errors import UsageError
+from scripts.core.errors import InputError, UsageError
 from scripts.core.model import Finding, Render, Report, Target
 from scripts.reports import report
 from scripts.validate import parse_shard, shard
@@ -79,3 +79,40 @@ def test_every_root_in_exactly_one_shard(count):
 def test_bad_shard_values(value):
     with pytest.raises(UsageError):
         parse_shard(value)
+
+
+def with_notice() -> Report:
+    base = sample()
+    base.findings.append(Finding("render", "overlays/prod", "helm-chart-not-rendered", "notice",
+                                 "chart not rendered", "HelmRelease", "web", "ns", "apps/release.yaml", 2))
+    return base
+
+
+def test_a_notice_is_reported_everywhere_and_fails_nothing(tmp_path):
+    only = sample()
+    only.findings = [with_notice().findings[-1]]
+    assert only.ok is True and report.to_json(only)["ok"] is True
+    sarif = report.to_sarif(with_notice(), tmp_path)["runs"][0]["results"]
+    assert sarif[-1]["level"] == "note"  # SARIF 2.1.0: shown, never a failure
+    root = ET.fromstring(report.to_junit(with_notice()))
+    prod = root.find("testsuite[@name='overlays/prod']")
+    assert prod.get("failures") == "1"  # the schema error only
+    output = prod.find("testcase[@name='render']/system-out").text
+    assert "notice: overlays/prod  render/helm-chart-not-rendered" in output
+    import io
+    out = io.StringIO()
+    report.human(only, ["render", "lint", "schema", "security", "policy"], stream=out)
+    text = out.getvalue()
+    assert "ok, 1 note" in text and "chart not rendered" in text and "0 errors, 0 warnings, 1 notice in" in text
+    merged = report.merge([report.to_json(only), report.to_json(only)])
+    assert merged["ok"] is True and len(merged["findings"]) == 2
+    assert "| `overlays/prod` | 0 | ✅ ℹ️ 2 |" in report.markdown_summary(merged)
+
+
+def test_a_report_with_an_unknown_severity_is_refused(tmp_path):
+    data = report.to_json(with_notice())
+    data["findings"][0]["severity"] = "fatal"
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match="malformed"):
+        report.load_json_report(str(path))

@@ -39,8 +39,8 @@ spec:
 """
 
 
-def _validate(store, obj, skips=None):
-    return validate_object(store, skips or SkipList(), "t", obj, None)
+def _validate(store, obj, skips=None, next_version=None):
+    return validate_object(store, skips or SkipList(), "t", obj, next_version)
 
 
 def test_unknown_field_in_core_kind_is_an_error(render_of):
@@ -207,7 +207,7 @@ def test_committed_schemas_come_from_the_current_pins():
     """Every committed schema names the pinned file it was generated from: a
     pin bumped without regenerating fails here, offline."""
     sources = crdschemas.load_sources(REPO / "schemas" / "sources.yaml")
-    assert {s.project for s in sources} == {"istio", "flux", "prometheus-operator"}
+    assert {s.project for s in sources} == {"istio", "flux", "prometheus-operator", "gateway-api"}
     for source in sources:
         tag = source.version if source.project == "istio" else f"v{source.version}"
         assert f"/{tag}/{source.path}" in source.url, f"{source.url} is not taken at the release tag"
@@ -300,3 +300,90 @@ def test_schema_run_as_renders_arrive_gives_the_findings_of_one_run_at_the_end(r
         streamed.add(render)
     assert [f.as_dict() for f in streamed.finish(renders)] == at_the_end
     assert renders[-1].target.path in {f["target"] for f in at_the_end}
+
+
+GATEWAY = [{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": "envoy"},
+            "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"}},
+           {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": "envoy", "namespace": "gw"},
+            "spec": {"gatewayClassName": "envoy", "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]}}]
+
+
+def test_a_kind_of_a_group_kubernetes_lacks_is_a_custom_resource():
+    """*.k8s.io is no sign of a built-in group: Gateway API, snapshots and the
+    metrics APIs come from CRDs or add-ons; the built-in groups are the ones
+    kubernetes-validate's definitions name."""
+    assert schema.is_core_group("networking.k8s.io/v1") and schema.is_core_group("apps/v1")
+    assert schema.is_core_group("v1") and schema.is_core_group("extensions/v1beta1")
+    assert not schema.is_core_group("gateway.networking.k8s.io/v1")
+    assert not schema.is_core_group("snapshot.storage.k8s.io/v1")
+    store = SchemaStore(REPO, "1.34")
+    snapshot = make_render([{"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+                             "metadata": {"name": "s"}}]).objects[0]
+    [finding] = _validate(store, snapshot)
+    assert finding.rule == "schema-missing" and "not served" not in finding.message
+    assert "its group is not built into Kubernetes, so a CRD serves it; add that CRD" in finding.message
+
+
+def test_gateway_api_kinds_are_checked_against_their_pinned_crds():
+    store = SchemaStore(REPO, "1.34")
+    render = make_render(GATEWAY)
+    assert [_validate(store, o, next_version="1.35") for o in render.objects] == [[], []]
+    broken = copy.deepcopy(GATEWAY[1])
+    broken["spec"]["listeners"][0]["port"] = 0
+    [finding] = _validate(store, make_render([broken]).objects[0])
+    assert (finding.rule, finding.message) == ("schema-invalid",
+                                               "spec.listeners[0].port: 0 is less than the minimum of 1")
+
+
+@pytest.mark.parametrize("hostname, refused", [("10.0.0.1", True), ("10.0.0", False), ("tls.example.com", False)])
+def test_tlsroute_hostnames_are_not_ips(hostname, refused):
+    """Gateway API's CEL rule `self.all(h, !isIP(h))`: the Kubernetes IP library's isIP."""
+    backend = {"group": "", "kind": "Service", "name": "svc", "port": 443}
+    route = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "TLSRoute",
+             "metadata": {"name": "r", "namespace": "n"},
+             "spec": {"hostnames": [hostname], "rules": [{"backendRefs": [backend]}]}}
+    findings = _validate(SchemaStore(REPO, "1.34"), make_render([route]).objects[0])
+    assert [f.rule for f in findings] == (["schema-cel"] if refused else [])
+
+
+def test_no_deprecated_apis_leaves_custom_resources_to_their_crds():
+    """Gateway API's v1 kinds are served by their CRDs, not by Kubernetes: not
+    'not served', not deprecated; a removed built-in API still is."""
+    from scripts.stages.policy_support import PolicyConfig
+    from tests.policy.test_api import check_no_deprecated_apis
+
+    store = SchemaStore(REPO, "1.34")
+    config = PolicyConfig.load(REPO)
+    assert check_no_deprecated_apis(make_render(GATEWAY), config, "1.34", store) == []
+    removed = make_render([{"apiVersion": "policy/v1beta1", "kind": "PodSecurityPolicy", "metadata": {"name": "p"}}])
+    [violation] = check_no_deprecated_apis(removed, config, "1.34", store)
+    assert "not served by Kubernetes 1.34" in violation.problem
+
+
+def test_cel_rules_see_the_schema_defaults_as_the_api_server_sets_them():
+    """Gateway API's backendRef rule reads `group` and `kind`, which default
+    to "" and "Service": a route that leaves them out is valid, and one whose
+    Service reference lacks its port is still refused."""
+    store = SchemaStore(REPO, "1.34")
+    backend = {"name": "svc", "port": 80}
+    route = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+             "metadata": {"name": "r", "namespace": "n"}, "spec": {"rules": [{"backendRefs": [backend]}]}}
+    assert _validate(store, make_render([route]).objects[0]) == []
+    del backend["port"]
+    obj = make_render([route]).objects[0]
+    assert [(f.rule, f.message) for f in _validate(store, obj)] == [
+        ("schema-cel", 'spec.rules[0].backendRefs[0]: Invalid value: "object": Must have port for Service reference')]
+    assert "group" not in obj.doc["spec"]["rules"][0]["backendRefs"][0]  # the object itself is not changed
+
+
+def test_strictify_keeps_defaults_as_data_and_fields_named_like_keywords():
+    node = {"type": "object", "description": "d", "properties": {
+        "group": {"type": "string", "default": ""},
+        "config": {"type": "object", "default": {"properties": "a value, not a schema"}},
+        "description": {"type": "string", "description": "a field called description"}}}
+    out = crdschemas.strictify(node)
+    assert out["properties"]["group"]["default"] == ""
+    assert out["properties"]["config"]["default"] == {"properties": "a value, not a schema"}
+    assert out["properties"]["description"] == {"type": "string"}
+    assert "description" not in out and out["additionalProperties"] is False

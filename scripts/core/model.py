@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 STAGES = ("render", "lint", "schema", "security", "policy")
-SEVERITIES = ("error", "warning")
+# error: fails the run. warning: worth a look, does not fail it. notice: what
+# was not checked and why (a Helm chart not rendered, a source whose artifact
+# is not in the repository), so nothing is skipped in silence.
+SEVERITIES = ("error", "warning", "notice")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ class Target:
     sources: tuple[str, ...] = ()  # repository-relative files the build reads
     resource_files: tuple[str, ...] = ()  # of those, the ones holding objects
     flux: FluxSource | None = None  # set for a Flux Kustomization's build
+    # No kustomization file in `directory`: built from the kustomization that
+    # kustomize-controller generates (every manifest below it), as Flux does.
+    generated: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,15 @@ class FluxSource:
     kustomization: dict[str, Any]
     inputs: tuple[dict[str, Any], ...] = ()
     file: str | None = None  # where the Flux object is written
+    # Built from an ExternalArtifact: every file of the artifact as (its path
+    # in the artifact, the repository files it is made of: one, or several
+    # merged); spec.path is `artifact_path` in it. None: built from this
+    # repository's tree, where `Target.directory` is spec.path.
+    artifact: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+    artifact_path: str = "."
+    # What the source leaves out (gitignore patterns, repository-relative):
+    # a generated kustomization does not list those files.
+    ignore: tuple[str, ...] = ()
 
 
 class Render:

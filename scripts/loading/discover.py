@@ -4,20 +4,36 @@ A kustomization reached through another one's `resources` or `components`
 is part of that build, not a root. Everything a build reads (resource and
 patch files, generator inputs) is recorded, so findings on source files
 and `--changed` can be mapped back to the roots that use them.
+
+Flux applies directories that have no kustomization file too: kustomize-
+controller generates one listing every manifest below the path (see
+`generated_listing`). `flux bootstrap`'s `clusters/<name>/` is such a
+directory. So a directory without a kustomization file whose own YAML files
+declare a Flux Kustomization is a root as well (a generated one), unless a
+kustomization lists those files or a directory above it is such a root
+already (its generated kustomization reaches them). Its Flux Kustomizations
+are then built like any cluster's.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from scripts.core.errors import InputError, UsageError
 from scripts.core.model import Finding, Target
-from scripts.core.yamlio import load_file
+from scripts.core.yamlio import load_file, load_render
+from scripts.loading import sourceignore
+from scripts.loading.fluxkinds import KUSTOMIZE_GROUP, is_flux_kustomization
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache"}
+# Directories at the top of the repository that hold other repositories'
+# trees as test data (tests/fixtures/flux2-kustomize-helm-example): their
+# kustomizations are not roots of this one.
+SKIP_PATHS = ("tests/fixtures",)
 
 
 @dataclass
@@ -28,6 +44,7 @@ class Kustomization:
     files: list[str] = field(default_factory=list)  # plain files it reads
     resource_files: list[str] = field(default_factory=list)  # files listed as resources
     error: InputError | None = None
+    generated: bool = False  # no kustomization file: the one kustomize-controller generates
 
 
 @dataclass
@@ -160,15 +177,127 @@ def read_kustomization(repo: Path, directory: Path) -> Kustomization:
     return result
 
 
-def scan(repo: Path) -> dict[str, Kustomization]:
-    """Every kustomization in the tree, keyed by its directory."""
+def scan(repo: Path, flux_dirs: list[str] | None = None) -> dict[str, Kustomization]:
+    """Every kustomization in the tree, keyed by its directory. Directories
+    without one whose YAML files may declare a Flux Kustomization (their
+    text names its API group) are appended to `flux_dirs`."""
     found: dict[str, Kustomization] = {}
     for dirpath, dirnames, filenames in os.walk(repo):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        relative = _rel(repo, Path(dirpath))
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")
+                             and (d if relative == "." else f"{relative}/{d}") not in SKIP_PATHS)
         if any(name in filenames for name in KUSTOMIZATION_FILES):
             k = read_kustomization(repo, Path(dirpath))
             found[k.directory] = k
+        elif flux_dirs is not None and any(_declares_flux(Path(dirpath) / name) for name in sorted(filenames)
+                                           if name.endswith((".yaml", ".yml"))):
+            flux_dirs.append(relative)
     return found
+
+
+def _declares_flux(path: Path) -> bool:
+    """Does this file hold a Flux Kustomization? Read only when its text
+    names the API group; a file that does not parse is left to the render."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if KUSTOMIZE_GROUP not in text:
+        return False
+    try:
+        docs = load_render(text, str(path))
+    except InputError:
+        return False
+    return any(isinstance(doc, dict) and is_flux_kustomization(doc) for doc in docs)
+
+
+def generated_listing(repo: Path, directory: str, excluded: Callable[[str], bool]
+                      ) -> tuple[list[str], list[str]]:
+    """What kustomize-controller's generated kustomization for `directory`
+    lists (fluxcd/pkg kustomize generator): every .yaml/.yml file below it,
+    and each subdirectory that has a kustomization file as a directory
+    resource, not descended into. Paths the source's artifact leaves out
+    (.sourceignore, spec.ignore) are not there. Returns (kustomization
+    directories, files), repository-relative."""
+    children: list[str] = []
+    files: list[str] = []
+    top = repo / directory
+    for dirpath, dirnames, filenames in os.walk(top):
+        here = Path(dirpath)
+        relative = _rel(repo, here)
+        prefix = "" if relative == "." else relative + "/"
+        kept = []
+        for name in sorted(dirnames):
+            path = prefix + name
+            if excluded(path + "/"):
+                continue
+            if kustomization_file(here / name) is not None:
+                children.append(path)
+            else:
+                kept.append(name)
+        dirnames[:] = kept
+        files += [prefix + name for name in sorted(filenames)
+                  if name.endswith((".yaml", ".yml")) and not excluded(prefix + name)]
+    return children, files
+
+
+def _generated_roots(repo: Path, kustomizations: dict[str, Kustomization], flux_dirs: list[str]
+                     ) -> dict[str, Kustomization]:
+    """The directories Flux applies with a generated kustomization that are
+    roots: see the module's docstring."""
+    if not flux_dirs:
+        return {}
+    excluded = sourceignore.artifact_excludes(sourceignore.repository_patterns(repo), None)
+    listed = {f for k in kustomizations.values() for f in k.resource_files}
+    listings = {d: generated_listing(repo, d, excluded) for d in flux_dirs}
+    applied = _applied_paths(repo, listed | {f for _, files in listings.values() for f in files})
+    roots: dict[str, Kustomization] = {}
+    for directory in sorted(flux_dirs, key=lambda d: (d.count("/"), d)):
+        if directory != "." and excluded(directory + "/"):
+            continue
+        if any(directory == r or directory.startswith(r + "/") or r == "." for r in roots):
+            continue
+        children, files = listings[directory]
+        if any(f in listed for f in files if f.rpartition("/")[0] == directory):
+            continue
+        # Applied by a Flux Kustomization written elsewhere: that build is how
+        # it is validated. (One written inside it, as bootstrap's flux-system
+        # Kustomization is, applies the directory that holds it: still a root.)
+        if any(not _under(file, directory) for file in applied.get(directory, ())):
+            continue
+        roots[directory] = Kustomization(directory=directory, file=directory, children=children, files=files,
+                                         resource_files=list(files), generated=True)
+    return roots
+
+
+def _under(file: str, directory: str) -> bool:
+    return directory == "." or file.startswith(directory + "/")
+
+
+def _applied_paths(repo: Path, files: set[str]) -> dict[str, list[str]]:
+    """spec.path -> the files whose Flux Kustomizations (of a GitRepository,
+    so a path of this repository) apply it."""
+    applied: dict[str, list[str]] = {}
+    for file in sorted(files):
+        try:
+            text = (repo / file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if KUSTOMIZE_GROUP not in text:
+            continue
+        try:
+            docs = load_render(text, file)
+        except InputError:
+            continue
+        for doc in docs:
+            if not isinstance(doc, dict) or not is_flux_kustomization(doc) or not isinstance(doc.get("spec"), dict):
+                continue
+            ref = doc["spec"].get("sourceRef")
+            if isinstance(ref, dict) and ref.get("kind") not in (None, "GitRepository"):
+                continue
+            path = os.path.normpath(str(doc["spec"].get("path") or "./").lstrip("/")).replace(os.sep, "/")
+            applied.setdefault(path, []).append(file)
+    return applied
 
 
 def closure(kustomizations: dict[str, Kustomization], root: str
@@ -200,7 +329,9 @@ def closure(kustomizations: dict[str, Kustomization], root: str
 
 def discover(repo: Path) -> Discovery:
     repo = repo.resolve()
-    kustomizations = scan(repo)
+    flux_dirs: list[str] = []
+    kustomizations = scan(repo, flux_dirs)
+    kustomizations.update(_generated_roots(repo, kustomizations, flux_dirs))
     pulled_in = {child for k in kustomizations.values() for child in k.children if child != k.directory}
     targets: list[Target] = []
     findings: list[Finding] = []
@@ -224,7 +355,7 @@ def discover(repo: Path) -> Discovery:
                 message="kustomizations pull each other in: " + " -> ".join(cycle),
                 file=kustomizations[cycle[0]].file))
         targets.append(Target(path=directory, directory=directory, sources=files,
-                              resource_files=resource_files))
+                              resource_files=resource_files, generated=k.generated))
     # Roots that are only reachable through a cycle have no root of their own.
     reachable = {d for t in targets for d in _dirs_of(kustomizations, t.directory)}
     for directory in sorted(set(kustomizations) - reachable):

@@ -17,23 +17,19 @@ from __future__ import annotations
 import base64
 import os
 import re
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
 
 from scripts.core.errors import InputError
-from scripts.core.model import Finding, FluxSource, Render, Resource, Target, finding_for
-from scripts.loading import sourceignore
-from scripts.loading.discover import KUSTOMIZATION_FILES, closure
+from scripts.core.model import FluxSource, Resource, Target
+from scripts.core.yamlio import _Loader, load_file
+from scripts.loading import artifacts, sourceignore
+from scripts.loading.discover import KUSTOMIZATION_FILES, generated_listing
+from scripts.loading.fluxkinds import KUSTOMIZE_GROUP
 
-if TYPE_CHECKING:
-    from scripts.loading.render import Limits
-from scripts.core.yamlio import _Dumper, _Loader, load_file
-
-FLUX_GROUP = "kustomize.toolkit.fluxcd.io/"
+FLUX_GROUP = KUSTOMIZE_GROUP
 DISABLED_ANNOTATION = "kustomize.toolkit.fluxcd.io/substitute"
 _VAR_NAME = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
 # ${name}, ${name:=default}, ${name:-default}, ${name=default}, ${name-default};
@@ -45,7 +41,7 @@ def is_flux_kustomization(obj: Resource) -> bool:
     return obj.kind == "Kustomization" and obj.api_version.startswith(FLUX_GROUP)
 
 
-def _inside(repo: Path, path: Path) -> bool:
+def inside(repo: Path, path: Path) -> bool:
     """Is path, links followed, inside the repository? Flux's source artifact
     holds the repository only: a link out of it is not there in the cluster."""
     try:
@@ -116,135 +112,6 @@ def shape_problem(doc: dict) -> str | None:
     return next((problem for problem in checks if problem), None)
 
 
-def expand(repo: Path, cluster: Render, kustomizations: dict, tree_patterns: list[str] | None = None
-           ) -> tuple[list[Target], list[Finding]]:
-    """The Flux builds a cluster render declares, and findings about its
-    Flux objects (wrong shapes, missing paths, skipped sources, dependency
-    problems). `tree_patterns` are the tree's .sourceignore patterns, read
-    once per run by the caller (read here when not given)."""
-    flux_objects = []
-    findings: list[Finding] = []
-    for obj in cluster.objects:
-        if not is_flux_kustomization(obj):
-            continue
-        problem = shape_problem(obj.doc)
-        if problem:
-            findings.append(finding_for(obj, stage="render", target=f"{cluster.target.path}#{obj.name}",
-                                        rule="flux-kustomization-invalid", message=f"not built: {problem}"))
-        else:
-            flux_objects.append(obj)
-    if not flux_objects:
-        return [], findings
-    findings += dependency_findings(cluster, flux_objects)
-    sources = {(o.kind, o.name, o.namespace): o for o in cluster.objects if o.kind == "GitRepository"}
-    excludes: dict[tuple, Callable[[str], bool]] = {}
-    inputs = tuple(o.doc for o in cluster.objects if o.kind in ("ConfigMap", "Secret"))
-    targets = []
-    for obj in flux_objects:
-        spec = obj.doc.get("spec") or {}
-        ref = spec.get("sourceRef") or {}
-        ref_key = (ref.get("kind"), ref.get("name"), ref.get("namespace") or obj.namespace)
-        path = f"{cluster.target.path}#{obj.name}"
-        if ref.get("kind") != "GitRepository" or ref_key not in sources:
-            reason = (f"its source {ref.get('kind')}/{ref.get('name')} is not a GitRepository of this repository "
-                      "declared in the same cluster" if ref.get("kind") == "GitRepository" else
-                      f"its source is a {ref.get('kind')}, not this repository")
-            findings.append(finding_for(obj, stage="render", target=path, rule="flux-source-skipped",
-                                        severity="warning", message=f"not built: {reason}"))
-            continue
-        raw_path = str(spec.get("path") or "./")
-        directory = os.path.normpath(raw_path.lstrip("/")).replace(os.sep, "/")
-        if directory.startswith("..") or not (repo / directory).is_dir() or not _inside(repo, repo / directory):
-            findings.append(finding_for(obj, stage="render", target=path, rule="flux-path-missing",
-                                        message=f"spec.path {raw_path!r} does not exist in the repository"))
-            continue
-        directory = "." if directory in ("", ".") else directory
-        files, resource_files, _ = closure(kustomizations, directory) if directory in kustomizations else ((), (), [])
-        if directory not in kustomizations:
-            base = repo / directory
-            files = resource_files = tuple(sorted(
-                p.relative_to(repo).as_posix() for p in base.rglob("*.y*ml")
-                if p.is_file() and _inside(repo, p)))
-        flux_file = obj.source.file if obj.source else None
-        if ref_key not in excludes:
-            tree_patterns = sourceignore.repository_patterns(repo) if tree_patterns is None else tree_patterns
-            excludes[ref_key] = sourceignore.artifact_excludes(
-                tree_patterns, (sources[ref_key].doc.get("spec") or {}).get("ignore"))
-        doc = obj.doc
-        if spec.get("ignoreMissingComponents") and spec.get("components"):
-            # Flux drops the components its artifact lacks (missing or ignored).
-            kept = [c for c in spec["components"] if not _component_missing(repo, directory, c, excludes[ref_key])]
-            doc = {**obj.doc, "spec": {**spec, "components": kept}}
-            spec = doc["spec"]
-        left_out = _left_out(kustomizations, directory, files, spec, excludes[ref_key])
-        if left_out:
-            findings.append(finding_for(
-                obj, stage="render", target=path, rule="flux-source-ignored",
-                message=f"not built: the build reads {left_out}, which GitRepository {ref.get('name')} leaves "
-                        "out of its artifact (its spec.ignore or a .sourceignore); in the cluster the build fails"))
-            continue
-        targets.append(Target(
-            path=path, directory=directory,
-            sources=tuple(dict.fromkeys([*files, *([flux_file] if flux_file else [])])),
-            resource_files=resource_files,
-            flux=FluxSource(kustomization=doc, inputs=inputs, file=flux_file)))
-    return targets, findings
-
-
-def _component_missing(repo: Path, directory: str, component: object, excluded: Callable[[str], bool]) -> bool:
-    path = os.path.normpath(os.path.join(directory, str(component))).replace(os.sep, "/")
-    return not (repo / path).is_dir() or excluded(f"{path}/")
-
-
-def _left_out(kustomizations: dict, directory: str, files: tuple[str, ...], spec: dict,
-              excluded: Callable[[str], bool]) -> str | None:
-    """The first file a Flux build reads that its source's artifact lacks."""
-    read = list(files) or [f"{directory}/"]
-    for component in spec.get("components") or []:
-        path = os.path.normpath(os.path.join(directory, str(component))).replace(os.sep, "/")
-        read += list(closure(kustomizations, path)[0]) if path in kustomizations else [f"{path}/"]
-    return next((f for f in read if not f.startswith("..") and excluded(f)), None)
-
-
-def dependency_findings(cluster: Render, flux_objects: list[Resource]) -> list[Finding]:
-    """dependsOn must name Kustomizations that exist, without cycles."""
-    by_key = {(o.namespace, o.name): o for o in flux_objects}
-    edges: dict[tuple, list[tuple]] = {}
-    findings = []
-    for obj in flux_objects:
-        deps = []
-        for dep in (obj.doc.get("spec") or {}).get("dependsOn") or []:
-            key = (dep.get("namespace") or obj.namespace, dep.get("name"))
-            if key not in by_key:
-                findings.append(finding_for(
-                    obj, stage="render", target=cluster.target.path, rule="flux-dependency-missing",
-                    message=f"dependsOn {key[0]}/{key[1]}, which is not a Kustomization in this cluster"))
-            else:
-                deps.append(key)
-        edges[(obj.namespace, obj.name)] = deps
-    state: dict[tuple, int] = {}
-    reported: set[frozenset] = set()
-
-    def visit(node: tuple, stack: list[tuple]) -> None:
-        state[node] = 1
-        for nxt in edges.get(node, []):
-            if state.get(nxt) == 1:
-                cycle = stack[stack.index(nxt):] + [nxt] if nxt in stack else [node, nxt]
-                if frozenset(cycle) not in reported:
-                    reported.add(frozenset(cycle))
-                    findings.append(finding_for(
-                        by_key[nxt], stage="render", target=cluster.target.path, rule="flux-dependency-cycle",
-                        message="dependsOn cycle: " + " -> ".join(name for _, name in cycle)))
-            elif state.get(nxt) is None:
-                visit(nxt, stack + [nxt])
-        state[node] = 2
-
-    for node in sorted(edges, key=str):
-        if state.get(node) is None:
-            visit(node, [node])
-    return findings
-
-
 # ---- the build ------------------------------------------------------------
 
 def _mirror(repo: Path, directory: str, tmp: Path, needed: set[str] | None = None) -> Path:
@@ -283,21 +150,27 @@ def _mirror(repo: Path, directory: str, tmp: Path, needed: set[str] | None = Non
     return dst
 
 
-def _edited_kustomization(repo: Path, directory: str, spec: dict) -> dict:
-    existing = next((repo / directory / n for n in KUSTOMIZATION_FILES if (repo / directory / n).is_file()), None)
+def _edited_kustomization(tree: Path, directory: str, spec: dict, excluded: Callable[[str], bool],
+                          display: Callable[[Path], str]) -> dict:
+    """The kustomization the controller builds at `directory` of `tree` (the
+    repository, or an artifact laid out on disk): the one there, or the one it
+    generates, with the Kustomization's fields applied."""
+    existing = next((tree / directory / n for n in KUSTOMIZATION_FILES if (tree / directory / n).is_file()), None)
     if existing is not None:
-        display = existing.relative_to(repo).as_posix()
-        kus = load_file(existing, display) or {}
+        shown = display(existing)
+        kus = load_file(existing, shown) or {}
         if not isinstance(kus, dict):
-            raise InputError("a kustomization must be a YAML mapping", display)
+            raise InputError("a kustomization must be a YAML mapping", shown)
         for key in ("patches", "images", "components"):
             if kus.get(key) is not None and not isinstance(kus[key], list):
-                raise InputError(f"`{key}` must be a list, found {_describe(kus[key])}", display)
+                raise InputError(f"`{key}` must be a list, found {_describe(kus[key])}", shown)
         if any(not isinstance(e, dict) for e in kus.get("images") or []):
-            raise InputError("every `images` entry must be a mapping", display)
+            raise InputError("every `images` entry must be a mapping", shown)
     else:  # the controller generates one listing every manifest below the path
+        children, files = generated_listing(tree, directory, excluded)
+        top = "" if directory == "." else directory + "/"
         kus = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-               "resources": _generated_resources(repo / directory)}
+               "resources": sorted(p[len(top):] for p in children + files)}
     if spec.get("targetNamespace"):
         kus["namespace"] = spec["targetNamespace"]
     if spec.get("namePrefix"):
@@ -320,18 +193,6 @@ def _edited_kustomization(repo: Path, directory: str, spec: dict) -> dict:
     for component in spec.get("components") or []:
         kus.setdefault("components", []).append(component)
     return kus
-
-
-def _generated_resources(directory: Path) -> list[str]:
-    found = []
-    for root, dirs, files in os.walk(directory):
-        here = Path(root)
-        for d in sorted(dirs):
-            if any((here / d / n).is_file() for n in KUSTOMIZATION_FILES):
-                found.append(os.path.relpath(here / d, directory))
-                dirs.remove(d)
-        found += [os.path.relpath(here / f, directory) for f in sorted(files) if f.endswith((".yaml", ".yml"))]
-    return sorted(found)
 
 
 def substitute(text: str, variables: dict[str, str]) -> str:
@@ -433,16 +294,34 @@ def _post_build(document: str, source: FluxSource, variables: dict[str, str] | N
 
 
 def prepare(repo: Path, target: Target, tmp: Path) -> Path:
-    """The directory kustomize builds for a Flux build: a mirror of the tree
-    under tmp with the edited kustomization at spec.path."""
-    assert target.flux is not None
-    spec = target.flux.kustomization.get("spec") or {}
-    # What the build reads: its files, and the Flux components (relative to spec.path).
-    needed = {f for f in target.sources if not f.startswith("..")}
-    for component in spec.get("components") or []:
-        needed.add(os.path.normpath(os.path.join(target.directory, str(component))).replace(os.sep, "/"))
-    leaf = _mirror(repo, target.directory, tmp, needed if needed else None)
-    edited = _edited_kustomization(repo, target.directory, spec)
+    """The directory kustomize builds for a Flux build (or a root with a
+    generated kustomization): a tree under tmp with the edited kustomization
+    at spec.path. From this repository, a mirror of the tree made of links;
+    from an ExternalArtifact, the artifact laid out from its files."""
+    spec = (target.flux.kustomization.get("spec") or {}) if target.flux is not None else {}
+    if target.flux is not None and target.flux.artifact is not None:
+        tree = tmp / "artifact"
+        tree.mkdir()
+        artifacts.materialise(repo, target.flux.artifact, tree)
+        leaf = tree / target.flux.artifact_path
+        origins = dict(target.flux.artifact)
+
+        def display(path: Path) -> str:
+            inner = path.relative_to(tree).as_posix()
+            return origins.get(inner, (inner,))[0]
+        edited = _edited_kustomization(tree, target.flux.artifact_path, spec, lambda _: False, display)
+        for name in KUSTOMIZATION_FILES:
+            (leaf / name).unlink(missing_ok=True)
+    else:
+        # What the build reads: its files, and the Flux components (relative to spec.path).
+        needed = {f for f in target.sources if not f.startswith("..")}
+        for component in spec.get("components") or []:
+            needed.add(os.path.normpath(os.path.join(target.directory, str(component))).replace(os.sep, "/"))
+        leaf = _mirror(repo, target.directory, tmp, needed if needed else None)
+        patterns = target.flux.ignore if target.flux is not None else \
+            sourceignore.artifact_patterns(sourceignore.repository_patterns(repo), None)
+        edited = _edited_kustomization(repo, target.directory, spec, sourceignore.matcher(patterns),
+                                       lambda path: path.relative_to(repo).as_posix())
     (leaf / "kustomization.yaml").write_text(yaml.dump(edited, Dumper=_Dumper, sort_keys=False), encoding="utf-8")
     return leaf
 
@@ -452,28 +331,19 @@ def kustomize_command(kubectl: str, leaf: Path) -> list[str]:
     return [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(leaf)]
 
 
-def build(repo: Path, target: Target, kubectl: str, limits: Limits | None = None) -> tuple[str | None, str | None]:
-    """(the built YAML, or the error) of one Flux build; InputError for a
-    file of the build that cannot be read."""
-    from scripts.loading.render import Limits, _clean_error, run_kustomize
-
-    assert target.flux is not None
+def post_build(built: str, target: Target) -> str:
+    """kustomize's output after the controller's post-build steps
+    (substitution, commonMetadata); InputError says what failed."""
+    if target.flux is None:
+        return built
     spec = target.flux.kustomization.get("spec") or {}
-    with tempfile.TemporaryDirectory(prefix="flux-build-") as tmp:
-        leaf = prepare(repo, target, Path(tmp))
-        proc, bound = run_kustomize(kustomize_command(kubectl, leaf), limits or Limits())
-        if bound:
-            return None, bound
-        assert proc is not None
-        if proc.returncode != 0:
-            return None, _clean_error(proc.stderr, repo, tmp)
     post = spec.get("postBuild")
     if not post and not spec.get("commonMetadata"):
-        return proc.stdout, None
+        return built
     namespace = (target.flux.kustomization.get("metadata") or {}).get("namespace")
     try:
         variables = _variables(target.flux, namespace) if post else None
-        documents = [_post_build(d, target.flux, variables) for d in split_documents(proc.stdout)]
+        documents = [_post_build(d, target.flux, variables) for d in split_documents(built)]
     except InputError as exc:
-        return None, f"post-build substitution: {exc.message}"
-    return "---\n".join(d if d.endswith("\n") else d + "\n" for d in documents), None
+        raise InputError(f"post-build substitution: {exc.message}") from None
+    return "---\n".join(d if d.endswith("\n") else d + "\n" for d in documents)

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,7 +23,7 @@ from pathlib import Path
 from scripts.core.errors import InputError
 from scripts.core.model import Finding, Render, Resource, SourceRef, Target
 from scripts.core.yamlio import check_duplicate_keys, document_lines, load_all_text, load_file, load_render
-from scripts.loading import sourceignore
+from scripts.loading import flux, fluxcluster, helm
 from scripts.loading.discover import kustomization_file
 
 LIMITS_FILE = "config/limits.yaml"
@@ -247,17 +248,35 @@ def _lazy(target: Target, text: str, index: SourceIndex) -> Render:
     return render
 
 
-def render_flux_build(repo: Path, target: Target, index: SourceIndex, kubectl: str, limits: Limits) -> Render:
-    from scripts.loading import flux
+def flux_build(repo: Path, target: Target, kubectl: str, limits: Limits) -> tuple[str | None, str | None]:
+    """(the built YAML, or the error) of a Flux build or a root with a
+    generated kustomization: flux.prepare lays out what kustomize-controller
+    builds, kustomize builds it, flux.post_build does what the controller
+    does after. InputError for a file of the build that cannot be read."""
+    with tempfile.TemporaryDirectory(prefix="flux-build-") as tmp:
+        leaf = flux.prepare(repo, target, Path(tmp))
+        proc, bound = run_kustomize(flux.kustomize_command(kubectl, leaf), limits)
+        if bound:
+            return None, bound
+        assert proc is not None
+        if proc.returncode != 0:
+            return None, _clean_error(proc.stderr, repo, tmp)
+    try:
+        return flux.post_build(proc.stdout, target), None
+    except InputError as exc:
+        return None, exc.message
 
+
+def render_flux_build(repo: Path, target: Target, index: SourceIndex, kubectl: str, limits: Limits) -> Render:
     file = target.flux.file if target.flux else None
     try:
-        text, error = flux.build(repo, target, kubectl, limits)
+        text, error = flux_build(repo, target, kubectl, limits)
     except InputError as exc:
         source = SourceRef(exc.file, exc.line) if exc.file else SourceRef(file) if file else None
         return Render(target=target, error=exc.message, error_source=source)
     if error is not None:
-        return Render(target=target, error=error, error_source=SourceRef(file) if file else None)
+        fallback = file or (target.directory if target.generated else None)
+        return Render(target=target, error=error, error_source=SourceRef(fallback) if fallback else None)
     return _lazy(target, text or "", index)
 
 
@@ -284,7 +303,7 @@ def render_target(repo: Path, target: Target, index: SourceIndex, kubectl: str, 
         return Render(target=target, error=f"{file} is a link out of the repository ({leads}): Flux's source "
                                            "artifact holds only the repository, so this cannot build in the "
                                            "cluster", error_source=SourceRef(file))
-    if target.flux is not None:
+    if target.flux is not None or target.generated:
         return render_flux_build(repo, target, index, kubectl, limits)
     proc, bound = run_kustomize([kubectl, "kustomize", str(repo / target.directory)], limits)
     if proc is None or proc.returncode != 0:
@@ -327,8 +346,6 @@ def render_with_flux(repo: Path, targets: list[Target], kustomizations: dict, jo
 def _render(repo: Path, targets: list[Target], jobs: int | None, index: SourceIndex | None,
             on_render: Callable[[Render], None] | None, limits: Limits | None, kustomizations: dict | None
             ) -> tuple[list[Render], list[Finding]]:
-    from scripts.loading import flux
-
     if not targets:
         return [], []
     kubectl = kubectl_binary()
@@ -336,9 +353,9 @@ def _render(repo: Path, targets: list[Target], jobs: int | None, index: SourceIn
     limits = limits or Limits.load(repo)
     workers = max(1, jobs or os.cpu_count() or 1)
     results: dict[int, Render] = {}  # by submission order, so the result is deterministic
-    expansions: dict[str, list[Finding]] = {}
+    clusters: dict[str, fluxcluster.Cluster] = {}  # by cluster root
+    context = fluxcluster.RunContext(repo)
     pool = ThreadPoolExecutor(max_workers=workers)
-    tree_patterns: list[str] | None = None
     # Finished renders arrive on a queue, in the order they finish. (wait()
     # with FIRST_COMPLETED installs a waiter on every pending future at each
     # call: quadratic in the roots, 1 s at 550 and 16 s at 2,200.)
@@ -356,13 +373,15 @@ def _render(repo: Path, targets: list[Target], jobs: int | None, index: SourceIn
             number, future = done.get()
             render = future.result()
             results[number] = render
-            # Parse only renders that can hold Flux objects; the rest stay text for now.
-            if kustomizations is not None and render.ok and flux.FLUX_GROUP in (render.text or "") \
-                    and any(flux.is_flux_kustomization(o) for o in render.objects):
-                if tree_patterns is None:  # one walk of the tree per run, not one per cluster root
-                    tree_patterns = sourceignore.repository_patterns(repo)
-                builds, expansions[render.target.path] = flux.expand(repo, render, kustomizations, tree_patterns)
-                for build in builds:
+            # A cluster root, or a build of one: its Flux Kustomizations are
+            # built (parsing only renders that can hold Flux objects).
+            root = render.target.path.split("#")[0]
+            cluster = clusters.get(root)
+            if kustomizations is not None and cluster is None and render.target.flux is None \
+                    and fluxcluster.declares_flux(render):
+                cluster = clusters[root] = fluxcluster.Cluster(render.target, kustomizations, context)
+            if cluster is not None and render.ok:
+                for build in cluster.add(render):
                     submit(submitted, build)
                     submitted += 1
             # After the builds are queued: kustomize should not wait for what on_render does.
@@ -375,8 +394,11 @@ def _render(repo: Path, targets: list[Target], jobs: int | None, index: SourceIn
         raise
     finally:
         pool.shutdown(wait=True)
-    findings = [f for path in sorted(expansions) for f in expansions[path]]
-    return [results[n] for n in sorted(results)], findings
+    renders = [results[n] for n in sorted(results)]
+    findings = [f for root in sorted(clusters) for f in clusters[root].finish()]
+    if kustomizations is not None:
+        findings += helm.findings(repo, renders, clusters, context)
+    return renders, findings
 
 
 def render_findings(renders: list[Render]) -> list[Finding]:

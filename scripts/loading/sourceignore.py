@@ -28,7 +28,7 @@ DEFAULT_PATTERNS = [
     "**/.goreleaser.yml", "**/.sops.yaml", "**/.flux.yaml",
 ]
 # Not part of any Git checkout Flux would see, and large: never walked.
-_NOT_CHECKED_OUT = {".git", ".venv", "venv", "node_modules", "__pycache__", ".cache", ".pytest_cache"}
+NOT_CHECKED_OUT = {".git", ".venv", "venv", "node_modules", "__pycache__", ".cache", ".pytest_cache"}
 
 
 def _scoped(line: str, directory: str) -> str | None:
@@ -50,7 +50,7 @@ def repository_patterns(repo: Path) -> list[str]:
     """The patterns of every .sourceignore in the tree, shallow ones first."""
     found: list[tuple[int, str, list[str]]] = []
     for root, dirs, files in os.walk(repo):
-        dirs[:] = sorted(d for d in dirs if d not in _NOT_CHECKED_OUT)
+        dirs[:] = sorted(d for d in dirs if d not in NOT_CHECKED_OUT)
         if SOURCEIGNORE in files:
             relative = Path(root).relative_to(repo).as_posix()
             relative = "" if relative == "." else relative
@@ -65,10 +65,20 @@ def repository_patterns(repo: Path) -> list[str]:
     return patterns
 
 
-def artifact_excludes(repository_patterns: list[str], spec_ignore: str | None) -> Callable[[str], bool]:
-    """A test: is this repository-relative path left out of the artifact?"""
+def artifact_patterns(repository_patterns: list[str], spec_ignore: str | None) -> tuple[str, ...]:
+    """Every pattern that decides what a GitRepository's artifact leaves out."""
     patterns = list(repository_patterns)
     if isinstance(spec_ignore, str):
         patterns += [p for p in (_scoped(line, "") for line in spec_ignore.splitlines()) if p]
-    spec = pathspec.GitIgnoreSpec.from_lines(VCS_PATTERNS + patterns if patterns else DEFAULT_PATTERNS)
-    return spec.match_file
+    return tuple(VCS_PATTERNS + patterns if patterns else DEFAULT_PATTERNS)
+
+
+def matcher(patterns: tuple[str, ...] | list[str]) -> Callable[[str], bool]:
+    """A test of such patterns: is this repository-relative path left out?
+    (A directory is asked about with a trailing slash.)"""
+    return pathspec.GitIgnoreSpec.from_lines(list(patterns)).match_file
+
+
+def artifact_excludes(repository_patterns: list[str], spec_ignore: str | None) -> Callable[[str], bool]:
+    """A test: is this repository-relative path left out of the artifact?"""
+    return matcher(artifact_patterns(repository_patterns, spec_ignore))

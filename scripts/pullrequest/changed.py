@@ -16,7 +16,7 @@ import yaml
 
 from scripts.core.model import Finding, Render, Target
 from scripts.core.yamlio import _Loader
-from scripts.loading import flux, gitrefs, sourceignore
+from scripts.loading import flux, fluxcluster, gitrefs, helm, sourceignore
 from scripts.loading.discover import Discovery, closure, discover
 from scripts.loading.render import SourceIndex, render_all
 from scripts.pullrequest import diff
@@ -109,20 +109,29 @@ def _candidate_renders(repo: Path, found, files: set[str], jobs: int | None
             flux_roots.append(target)
     chosen = list({t.path: t for t in roots + flux_roots}.values())
     rendered = {r.target.path: r for r in render_all(repo, chosen, jobs, index)}
-    builds = []
     flux_findings: list[Finding] = []
-    tree_patterns: list[str] | None = None
+    context = fluxcluster.RunContext(repo)
+    head = {t.path: rendered[t.path] for t in roots}
+    clusters: dict[str, fluxcluster.Cluster] = {}
     for target in flux_roots:
         render = rendered[target.path]
-        if render.ok and any(flux.is_flux_kustomization(o) for o in render.objects):
-            own_files_changed = ignore_changed or bool(files & set(target.sources))
-            if tree_patterns is None:
-                tree_patterns = sourceignore.repository_patterns(repo)
-            expanded, problems = flux.expand(repo, render, found.kustomizations, tree_patterns)
-            builds += [b for b in expanded if own_files_changed or _touches(b, files)]
-            # A build that can no longer be made (its path left out of the
-            # artifact, a dependency cycle) is reported, not dropped.
-            flux_findings += problems
-    head = {t.path: rendered[t.path] for t in roots}
-    head.update({r.target.path: r for r in render_all(repo, builds, jobs, index)})
+        if not fluxcluster.declares_flux(render):
+            continue
+        own_files_changed = ignore_changed or bool(files & set(target.sources))
+        cluster = clusters[target.path] = fluxcluster.Cluster(target, found.kustomizations, context)
+        builds = cluster.add(render)
+        # Builds whose files changed, and what they lead to (a build that
+        # declares further Kustomizations), level by level.
+        while builds:
+            chosen_builds = [b for b in builds if own_files_changed or _touches(b, files)]
+            builds = []
+            for build in render_all(repo, chosen_builds, jobs, index):
+                head[build.target.path] = build
+                if build.ok:
+                    builds += cluster.add(build)
+        # A build that can no longer be made (its path left out of the
+        # artifact, a dependency cycle) is reported, not dropped.
+        flux_findings += cluster.finish()
+    # HelmReleases of the renders chosen, as a whole run reports them.
+    flux_findings += helm.findings(repo, list(head.values()), clusters, context)
     return head, flux_findings

@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from scripts.core.model import STAGES, Finding, Report
+from scripts.core.model import SEVERITIES, STAGES, Finding, Report
 
 TOOL_NAME = "ai-inference-validate"
+# SARIF 2.1.0's result levels: a notice is a "note" (shown, never a failure).
+SARIF_LEVELS = {"error": "error", "warning": "warning", "notice": "note"}
+COLOURS = {"error": "red", "warning": "yellow", "notice": "cyan"}
 
 
 def to_json(report: Report) -> dict[str, Any]:
@@ -62,9 +65,11 @@ def to_junit(report: Report) -> str:
             if not stage_errors:
                 case = ET.SubElement(suite, "testcase", classname=target, name=stage)
                 count += 1
-                warnings = [f for f in stage_findings if f.severity == "warning"]
-                if warnings:
-                    ET.SubElement(case, "system-out").text = "\n".join(_line(f) for f in warnings)
+                # Warnings and notices do not fail the case; they are its output.
+                others = [f for f in stage_findings if f.severity != "error"]
+                if others:
+                    ET.SubElement(case, "system-out").text = "\n".join(
+                        f"{f.severity}: {_line(f)}" for f in others)
             for finding in stage_errors:
                 subject = f" {finding.kind}/{finding.name}" if finding.kind else ""
                 case = ET.SubElement(suite, "testcase", classname=target, name=f"{stage}/{finding.rule}{subject}")
@@ -90,7 +95,7 @@ def to_sarif(report: Report, repo: Path) -> dict[str, Any]:
         subject = f"{finding.kind}/{finding.name}: " if finding.kind else ""
         results.append({
             "ruleId": rule_id,
-            "level": "error" if finding.severity == "error" else "warning",
+            "level": SARIF_LEVELS.get(finding.severity, "warning"),
             "message": {"text": f"[{finding.target}] {subject}{finding.message}"},
             "locations": [{"physicalLocation": {"artifactLocation": {"uri": file, "uriBaseId": "%SRCROOT%"},
                                                 "region": region}}],
@@ -137,10 +142,13 @@ def human(report: Report, stages: list[str], stream: Any = None) -> None:
                 cells.append("[dim]skip[/dim]")
                 continue
             errors, warnings = counts[(target, stage, "error")], counts[(target, stage, "warning")]
+            notices = counts[(target, stage, "notice")]
             if errors:
                 cells.append(f"[red]{errors} error{'s' if errors > 1 else ''}[/red]")
             elif warnings:
                 cells.append(f"[yellow]{warnings} warn[/yellow]")
+            elif notices:
+                cells.append(f"[cyan]ok, {notices} note{'s' if notices > 1 else ''}[/cyan]")
             else:
                 cells.append("[green]ok[/green]")
         table.add_row(target, str(objects.get(target, "")), *cells)
@@ -149,14 +157,15 @@ def human(report: Report, stages: list[str], stream: Any = None) -> None:
     if report.findings:
         console.print()
     for finding in report.findings:
-        colour = "red" if finding.severity == "error" else "yellow"
+        colour = COLOURS.get(finding.severity, "yellow")
         console.print(f"[{colour}]{_escape(_line(finding))}[/{colour}]")
-    errors = sum(1 for f in report.findings if f.severity == "error")
-    warnings = len(report.findings) - errors
+    by_severity = Counter(f.severity for f in report.findings)
+    errors, warnings, notices = by_severity["error"], by_severity["warning"], by_severity["notice"]
     verdict = "[green]OK[/green]" if report.ok else "[red]FAILED[/red]"
+    noted = f", {notices} notice{'s' if notices != 1 else ''}" if notices else ""
     console.print(f"\n{verdict}: {len(report.renders)} targets, "
-                  f"{sum(len(r.objects) for r in report.renders)} objects, {errors} errors, {warnings} warnings "
-                  f"in {report.timings.get('total', 0):.1f}s")
+                  f"{sum(len(r.objects) for r in report.renders)} objects, {errors} errors, {warnings} warnings"
+                  f"{noted} in {report.timings.get('total', 0):.1f}s")
 
 
 def _seconds(timings: dict[str, Any], stage: str) -> str:
@@ -206,7 +215,8 @@ def load_json_report(path: str) -> dict[str, Any]:
     for key, kind in shapes.items():
         if not isinstance(data[key], kind):
             raise InputError(f"not a validate report (`{key}` is not a {kind.__name__})", path)
-    if not all(isinstance(f, dict) and {"target", "stage", "severity"} <= set(f) for f in data["findings"]) or \
+    if not all(isinstance(f, dict) and {"target", "stage", "severity"} <= set(f) and f["severity"] in SEVERITIES
+               for f in data["findings"]) or \
             not all(isinstance(t, dict) and "path" in t for t in data["targets"]):
         raise InputError("not a validate report (malformed targets or findings)", path)
     numbers = (v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in data["timings"].values())
@@ -246,8 +256,9 @@ def markdown_summary(data: dict[str, Any]) -> str:
         cells = []
         for stage in STAGES:
             errors, warnings = counts[(target, stage, "error")], counts[(target, stage, "warning")]
+            notices = counts[(target, stage, "notice")]
             cells.append(f"❌ {errors}" if errors else f"⚠️ {warnings}" if warnings else
-                         "✅" if ran(data["timings"], stage) else "not run")
+                         (f"✅ ℹ️ {notices}" if notices else "✅") if ran(data["timings"], stage) else "not run")
         lines.append(f"| `{target}` | {objects.get(target, '')} | " + " | ".join(cells) + " |")
     errors = [f for f in data["findings"] if f["severity"] == "error"]
     if errors:

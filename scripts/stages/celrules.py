@@ -5,8 +5,8 @@ The runtime is cel-expr-python, the CEL project's own C++ implementation. The
 Kubernetes CEL libraries the rules may use are declared here on top: the
 strings extension (as cel-go's ext.Strings, which Kubernetes enables: its
 substring accepts an end equal to the length, where cel-expr-python 0.1.3's
-own extension refuses it), url and its getters, isURL, isQuantity and the
-list helpers (isSorted, indexOf, lastIndexOf). A rule that uses anything else
+own extension refuses it), url and its getters, isURL, isQuantity, isIP and
+the list helpers (isSorted, indexOf, lastIndexOf). A rule that uses anything else
 does not compile and is reported as not evaluated, never passed. Each
 distinct rule compiles once per run. Rules that compare with the old object
 (`oldSelf`, transition rules) cannot be judged without a cluster and are
@@ -15,6 +15,7 @@ skipped, as documented in docs/validation.md.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import urllib.parse
@@ -128,6 +129,19 @@ def _quantity_ok(text: str) -> bool:
     return bool(_QUANTITY.match(text))
 
 
+def _is_ip(text: str) -> bool:
+    """The Kubernetes IP library's isIP: an IPv4 or IPv6 address as Go's
+    netip parses it (no leading zeros), without a zone and not an IPv4-mapped
+    IPv6 address (Gateway API's hostname rules use it)."""
+    if "%" in text:
+        return False
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return not (isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None)
+
+
 def _declare(name: str, *overloads: tuple[Any, list, Any, bool]) -> cel.FunctionDecl:
     """One function, each overload as (returns, parameters, impl, member)."""
     return cel.FunctionDecl(name, [
@@ -171,6 +185,7 @@ def _kubernetes_functions() -> list[cel.FunctionDecl]:
         _declare("getEscapedPath", (string, [string], lambda s: _parse_url(s).path, True)),
         # quantity and lists
         _declare("isQuantity", (boolean, [string], _quantity_ok, False)),
+        _declare("isIP", (boolean, [string], _is_ip, False)),
         _declare("isSorted", (boolean, [dyn_list], _is_sorted, True)),
     ]
 

@@ -29,7 +29,7 @@ from typing import Any
 from scripts.core.errors import InputError
 from scripts.core.yamlio import load_all_text, load_file
 
-_DROP_KEYS = {"title", "description", "default", "examples"}
+_DROP_KEYS = {"title", "description", "examples"}
 CEL_KEY = "x-cel"  # the CRD's CEL rules, beside the schema they belong to
 SOURCE_KEY = "x-source"  # which pinned upstream file a generated schema came from
 
@@ -79,15 +79,22 @@ def load_sources(sources_file: Path, display: str | None = None) -> list[Source]
 
 def strictify(node: Any) -> Any:
     """Close every object schema that lists its properties, recursively,
-    unless Kubernetes says the field keeps unknown fields."""
+    unless Kubernetes says the field keeps unknown fields. A schema's
+    `default` is kept as it is (data, not a schema): the API server sets it
+    before the CRD's CEL rules run, and so does the schema stage."""
     if isinstance(node, list):
         return [strictify(item) for item in node]
     if not isinstance(node, dict):
         return node
-    # Documentation keys go (smaller files); a property that happens to be
-    # called "description" or "default" is a schema (a dict) and stays.
-    out = {k: strictify(v) for k, v in node.items()
-           if k not in _DROP_KEYS or not isinstance(v, (str, int, float, type(None)))}
+    out = {}
+    for key, value in node.items():
+        if key == "default":
+            out[key] = value
+        elif key == "properties" and isinstance(value, dict):
+            # field names, each with its schema ("description" or "default" may be a field)
+            out[key] = {name: strictify(schema) for name, schema in value.items()}
+        elif key not in _DROP_KEYS or not isinstance(value, (str, int, float, type(None))):
+            out[key] = strictify(value)
     if out.pop("x-kubernetes-int-or-string", False):
         out.pop("type", None)
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]

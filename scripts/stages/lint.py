@@ -40,9 +40,8 @@ from scripts.core.model import Finding, Target
 from scripts.loading.discover import SKIP_DIRS
 
 CONFIG_FILE = ".yamllint.yaml"
-# Vendored or generated YAML that people do not edit by hand.
-# Vendored: upstream CRDs and schemas, and other projects' test fixtures
-# (kept byte for byte; .yamllint.yaml ignores the same paths).
+# Vendored or generated YAML that people do not edit by hand (tests/fixtures/
+# holds other repositories' trees as test data; .yamllint.yaml ignores it too).
 EXCLUDED_PREFIXES = ("schemas/crds/", "schemas/generated/", "tests/fixtures/")
 ZIZMOR_SEVERITIES = {"Medium": "error", "High": "error", "Low": "warning", "Informational": "warning"}
 
@@ -93,12 +92,23 @@ def assign_owners(findings: list[Finding], targets: list[Target]) -> list[Findin
     return findings
 
 
+# A repository without its own .yamllint.yaml is linted with this project's
+# rules (multi-document manifests without `---`, 120 columns, GitHub's `on:`),
+# not yamllint's strict default, which flags every Kubernetes manifest.
+DEFAULT_CONFIG_FILE = Path(__file__).resolve().parents[2] / CONFIG_FILE
+
+
+def config_path(repo: Path) -> Path:
+    """The yamllint configuration a repository is linted with: its own, or
+    this project's."""
+    own = repo / CONFIG_FILE
+    return own if own.is_file() else DEFAULT_CONFIG_FILE
+
+
 def load_config(repo: Path) -> YamlLintConfig:
-    path = repo / CONFIG_FILE
+    path = config_path(repo)
     try:
-        if path.is_file():
-            return YamlLintConfig(file=str(path))
-        return YamlLintConfig("extends: default")
+        return YamlLintConfig(file=str(path))
     except YamlLintConfigError as exc:
         raise InputError(f"invalid yamllint config: {exc}", CONFIG_FILE) from None
 
@@ -266,9 +276,7 @@ def yamllint(repo: Path, files: list[str], owners: dict[str, str], cache: bool =
 
     config = load_config(repo)
     max_kib = max_kib if max_kib is not None else Limits.load(repo).lint_max_file_kib
-    config_path = repo / CONFIG_FILE
-    store = LintCache(repo, config_path.read_text(encoding="utf-8") if config_path.is_file() else "") \
-        if cache else None
+    store = LintCache(repo, config_path(repo).read_text(encoding="utf-8")) if cache else None
     findings = []
     linted: dict[str, list[Problem]] = {}
     for file in files:

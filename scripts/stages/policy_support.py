@@ -52,7 +52,9 @@ def assert_no_violations(violations: list[Violation]) -> None:
 
 @dataclass
 class PolicyConfig:
-    registries: list[str]
+    # Allowed image registries (prefixes); None when the repository has no
+    # config/policy.yaml: the defaults then allow any registry.
+    registries: list[str] | None
     environments: dict[str, dict[str, Any]]
     ha_min_replicas: int = 3
     gpu_resource: str = "nvidia.com/gpu"
@@ -75,7 +77,12 @@ class PolicyConfig:
 
     @classmethod
     def load(cls, repo: Path) -> PolicyConfig:
-        data = load_file(repo / CONFIG_FILE, CONFIG_FILE) if (repo / CONFIG_FILE).is_file() else {}
+        if not (repo / CONFIG_FILE).is_file():
+            # The documented defaults for a repository without this project's
+            # config: no registry allow-list and no environment rules (ha,
+            # strict_mtls, gpu); every other rule as the file's defaults say.
+            return cls(registries=None, environments={})
+        data = load_file(repo / CONFIG_FILE, CONFIG_FILE)
         data = {} if data is None else data
         if not isinstance(data, dict):
             raise InputError("expected a mapping", CONFIG_FILE)

@@ -11,6 +11,7 @@ version, and cached for the run.
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib.util
 import json
@@ -62,10 +63,26 @@ def check_version(version: str) -> str:
     return version
 
 
+@functools.cache
+def builtin_groups() -> frozenset[str]:
+    """Every API group Kubernetes itself serves in some shipped version: the
+    groups of the kinds in kubernetes-validate's definitions (read as text,
+    once per process). A `*.k8s.io` name is no sign of one: Gateway API
+    (gateway.networking.k8s.io), snapshots (snapshot.storage.k8s.io) and
+    the metrics APIs are installed by CRDs or add-ons."""
+    groups: set[str] = set()
+    for version in available_versions():
+        text = (_k8s_schema_root() / f"v{version}.0-local-strict" / "_definitions.json").read_text()
+        groups.update(re.findall(r'"group":\s*"([a-z0-9.-]*)"', text))
+    return frozenset(groups)
+
+
 def is_core_group(api_version: str) -> bool:
-    """Groups served by Kubernetes itself (schemas from kubernetes-validate)."""
+    """Groups served by Kubernetes itself (schemas from kubernetes-validate);
+    any other group is a custom resource's, whose schema comes from its CRD."""
     group = api_version.rpartition("/")[0]
-    return group == "" or "." not in group or group.endswith(".k8s.io")
+    # An undotted group that Kubernetes lacks is a typo (a CRD's group has a dot).
+    return group == "" or "." not in group or group in builtin_groups()
 
 
 @dataclass
@@ -107,6 +124,7 @@ class SchemaStore:
         self._served: dict[tuple[str, str, str], bool] = {}  # does a version serve this kind
         self._cel: dict[tuple[str, str], list[celrules.CompiledRule]] = {}
         self._cel_environment: celrules.Environment | None = None
+        self._defaults: dict[tuple[str, str], Any] = {}  # the schema, for kinds whose schema has defaults
 
     def _k8s_dir(self, version: str) -> Path:
         return _k8s_schema_root() / f"v{version}.0-local-strict"
@@ -159,6 +177,17 @@ class SchemaStore:
             schema = json.loads(path.read_text()) if path.is_file() else None
         return schema
 
+    def defaulted(self, api_version: str, kind: str, doc: dict) -> dict:
+        """The object as the API server holds it when the CRD's rules run:
+        every absent field with a schema default set to it (the object itself
+        when its schema has none)."""
+        key = (api_version, kind)
+        schema = self._defaults.get(key, _MISSING)
+        if schema is _MISSING:
+            found = None if is_core_group(api_version) else self._custom_schema(api_version, kind)
+            schema = self._defaults[key] = found if found is not None and _has_default(found) else None
+        return with_defaults(schema, doc) if schema is not None else doc
+
     def cel_rules(self, api_version: str, kind: str) -> list[celrules.CompiledRule]:
         """The CRD's CEL rules for the kind, compiled once per run."""
         key = (api_version, kind)
@@ -171,6 +200,51 @@ class SchemaStore:
             compiled = self._cel[key] = self._cel_environment.compile_rules(
                 [celrules.Rule.from_json(rule) for rule in raw]) if raw else []
         return compiled
+
+
+def _has_default(schema: Any) -> bool:
+    if isinstance(schema, dict):
+        return "default" in schema or any(_has_default(v) for k, v in schema.items() if k != CEL_KEY)
+    if isinstance(schema, list):
+        return any(_has_default(v) for v in schema)
+    return False
+
+
+def with_defaults(schema: Any, value: Any) -> Any:
+    """Structural-schema defaulting, as the API server does on decode: an
+    absent field whose schema has a default gets it, in objects, in list
+    items and in map values, recursively. Copies what it changes only."""
+    if not isinstance(schema, dict):
+        return value
+    if isinstance(value, dict):
+        changed: dict | None = None
+        properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        for name, sub in properties.items():
+            if not isinstance(sub, dict):
+                continue
+            if name in value:
+                new = with_defaults(sub, value[name])
+            elif "default" in sub:
+                new = with_defaults(sub, copy.deepcopy(sub["default"]))
+            else:
+                continue
+            if name not in value or new is not value[name]:
+                changed = changed if changed is not None else dict(value)
+                changed[name] = new
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for name, item in value.items():
+                if name in properties:
+                    continue
+                new = with_defaults(extra, item)
+                if new is not item:
+                    changed = changed if changed is not None else dict(value)
+                    changed[name] = new
+        return changed if changed is not None else value
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        items = [with_defaults(schema["items"], item) for item in value]
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    return value
 
 
 def _path(parts: list) -> str:
@@ -209,7 +283,8 @@ def validate_object(store: SchemaStore, skips: SkipList, target: str, obj: Resou
         if reason:
             return []
         where = ("is not served by Kubernetes " + store.version) if is_core_group(obj.api_version) else \
-            "has no schema (add its CRD to schemas/crds/ or a reasoned entry to schemas/skip.yaml)"
+            ("has no schema: its group is not built into Kubernetes, so a CRD serves it; add that CRD to "
+             "schemas/crds/ (or a reasoned entry to schemas/skip.yaml)")
         return [finding_for(obj, stage="schema", target=target, rule="schema-missing",
                             message=f"{obj.api_version} {obj.kind} {where}")]
     findings = []
@@ -218,8 +293,11 @@ def validate_object(store: SchemaStore, skips: SkipList, target: str, obj: Resou
     errors = [] if validator.is_valid(obj.doc) else \
         [leaf for error in validator.iter_errors(obj.doc) for leaf in _leaf_errors(error)]
     if not errors:
-        # Like the API server, CEL rules judge objects of the right shape.
-        for failure in celrules.evaluate(store.cel_rules(obj.api_version, obj.kind), obj.doc):
+        # Like the API server, CEL rules judge objects of the right shape,
+        # with the schema's defaults set.
+        rules = store.cel_rules(obj.api_version, obj.kind)
+        doc = store.defaulted(obj.api_version, obj.kind, obj.doc) if rules else obj.doc
+        for failure in celrules.evaluate(rules, doc):
             findings.append(finding_for(
                 obj, stage="schema", target=target,
                 rule="schema-cel-not-evaluated" if failure.compile_error else "schema-cel",

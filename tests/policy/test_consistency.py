@@ -287,6 +287,10 @@ def check_flux_paths_exist(render: Render, repo: Path) -> list[Violation]:
     out = []
     for ks in (o for o in render.objects if o.kind == "Kustomization"
                and o.api_version.startswith("kustomize.toolkit.fluxcd.io/")):
+        # Only a GitRepository's path is a path of this repository; an
+        # ExternalArtifact's is inside the artifact (the render stage checks it).
+        if ((ks.doc.get("spec") or {}).get("sourceRef") or {}).get("kind") not in (None, "GitRepository"):
+            continue
         path = str((ks.doc.get("spec") or {}).get("path") or "./")
         directory = (repo / path.lstrip("/")).resolve()
         if not directory.is_dir():
