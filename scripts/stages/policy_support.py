@@ -15,6 +15,7 @@ from typing import Any
 from scripts.core.errors import InputError
 from scripts.core.model import Render, Resource
 from scripts.core.yamlio import load_file
+from scripts.stages.imageautomation import ImageAutomationSettings
 
 # The clusters' Kubernetes minor when config/policy.yaml does not say.
 DEFAULT_KUBERNETES_VERSION = "1.34"
@@ -63,6 +64,8 @@ class PolicyConfig:
     egress_wildcards: list[str] = field(default_factory=list)  # ServiceEntry hosts allowed to be wildcards
     model_load_seconds: int = 300
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION  # what the clusters run
+    # Flux image automation: its cluster, the slot it moves, each environment's tags.
+    image_automation: ImageAutomationSettings = field(default_factory=ImageAutomationSettings)
 
     def env(self, render: Render) -> dict[str, Any]:
         name = environment_of(render)
@@ -120,7 +123,9 @@ class PolicyConfig:
         provides = cluster.get("provides") or []
         if not isinstance(provides, list) or not all(isinstance(p, dict) and p.get("reason") for p in provides):
             raise InputError("`cluster.provides` must be a list of {kind, name, reason}", CONFIG_FILE)
+        image_automation = ImageAutomationSettings.load(data.get("image_automation"), environments, CONFIG_FILE)
         return cls(
+            image_automation=image_automation,
             egress_wildcards=list(wildcards), model_load_seconds=load,
             require_digest=require_digest, cluster=dict(cluster), kubernetes_version=version,
             open_ports={str(k): str(v) for k, v in open_ports.items()},
