@@ -171,6 +171,16 @@ CASES = {
     "gpu_scheduling": ("overlays/gpu", lambda r: pod(r).pop("tolerations"), "does not tolerate"),
     "no_gpu_outside_gpu_overlay": ("overlays/prod", lambda r: server(r)[1]["resources"]["limits"].update(
         {"nvidia.com/gpu": "1"}), "outside the gpu environment"),
+    # issue 25
+    # prod reading a file that carries markers (dev's kustomization).
+    "image_policy_markers": ("overlays/prod", lambda r: setattr(r.target, "sources", (
+        *r.target.sources, "overlays/dev/kustomization.yaml")), "(environment prod), which does not follow"),
+    "image_update_automation": ("clusters/dev", lambda r: next(
+        o for o in r.objects if o.kind == "ImageUpdateAutomation").doc["spec"]["git"]["push"].update(branch="main"),
+        "the branch Flux reconciles"),
+    "model_version_pinned": ("overlays/prod", lambda r: next(
+        o for o in r.objects if o.name.startswith("ai-inference-service-models")).doc["data"].update(v2="2024.09.0"),
+        "not pinned by digest"),
 }
 
 
