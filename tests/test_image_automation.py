@@ -62,6 +62,8 @@ def test_well_formed_markers_with_their_lines_and_fields():
 @pytest.mark.parametrize("line,words", [
     ('  - {name: a, newTag: "1"} # {"$imagepolicy": "flux-system:app:tag"}', "flow-style"),
     ('  - name: a\n    newTag: {v: "1"} # {"$imagepolicy": "flux-system:app:tag"}', "flow-style"),
+    ('  - {name: a,\n     newTag: "1", # {"$imagepolicy": "flux-system:app:tag"}\n    }', "flow-style"),
+    ('  - {name: a,\n     newTag: "1" # {"$imagepolicy": "flux-system:app:tag"}\n    }', "inside a flow-style"),
     ('  - name: a\n    newTag: "1" # {"$imagepolicy": "flux-system:app:tag"} # {"$imagepolicy": "a:b:digest"}',
      "more than one marker"),
     ('  - name: a\n    newTag: "1" # {"$imagepolicy": "flux-system:app:tag"', "not one JSON object"),
