@@ -351,3 +351,16 @@ def test_validate_reports_each_breakage_on_its_root_with_file_and_line(tree):
     automation_line = _line((tree / AUTOMATION).read_text(), "name: ai-inference-staging") - 3  # its apiVersion
     assert found == {("image_policy_markers", "overlays/staging", STAGING, line),
                      ("image_update_automation", "clusters/dev", AUTOMATION, automation_line)}, found
+
+
+def test_sourceignore_patterns_within_a_directory_are_those_that_can_apply_to_it(tmp_path):
+    from scripts.loading.sourceignore import repository_patterns
+
+    for file, text in {".sourceignore": "root\n", "a/.sourceignore": "x\n", "a/b/.sourceignore": "/y\n",
+                       "a/b/c/.sourceignore": "z\n", "q/.sourceignore": "w\n"}.items():
+        (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / file).write_text(text)
+    every = repository_patterns(tmp_path)
+    assert every == ["root", "/a/**/x", "/q/**/w", "/a/b/y", "/a/b/c/**/z"]
+    assert repository_patterns(tmp_path, "a/b") == [p for p in every if p != "/q/**/w"]  # q's applies below q only
+    assert repository_patterns(tmp_path, "") == every

@@ -41,6 +41,9 @@ KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization
 _NOT_IN_A_CHECKOUT = {".git", ".venv", "venv", "node_modules", "__pycache__", ".cache", ".pytest_cache"}
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# libyaml's scanner and composer (about 50 times faster than PyYAML's own
+# here); their marks count characters, as PyYAML's do.
+_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Tokens PyYAML emits with no width (structure, not text).
 _ZERO_WIDTH = (yaml.StreamStartToken, yaml.StreamEndToken, yaml.BlockMappingStartToken,
                yaml.BlockSequenceStartToken, yaml.BlockEndToken, yaml.KeyToken)
@@ -276,8 +279,8 @@ def scan_markers(text: str, file: str) -> list[Marker]:
     if MARKER_KEY not in text:
         return []
     try:
-        tokens = list(yaml.scan(text, Loader=yaml.SafeLoader))
-        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        tokens = list(yaml.scan(text, Loader=_Loader))
+        documents = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.YAMLError:
         return []
     scalars: dict[int, _Scalar] = {}

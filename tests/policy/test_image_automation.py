@@ -61,6 +61,18 @@ def _read(repo: Path, file: str) -> str | None:
         return None  # the render and lint stages report an unreadable file
 
 
+def _scanner(repo: Path):
+    """scan_markers over the repository's files, each file read and scanned once."""
+    seen: dict[str, list[Marker]] = {}
+
+    def markers(file: str) -> list[Marker]:
+        if file not in seen:
+            text = _read(repo, file)
+            seen[file] = scan_markers(text, file) if text else []
+        return seen[file]
+    return markers
+
+
 def _marker_object(marker: Marker) -> Resource:
     name = marker.setter or marker.entry.get("name") or marker.file
     return Resource(doc={"kind": "ImagePolicyMarker", "metadata": {"name": name}},
@@ -351,7 +363,7 @@ def check_image_update_automation(render: Render, config: PolicyConfig, repo: Pa
         return out
     prefix = str(PurePosixPath(render.target.directory).parent.parent)
     prefix = "" if prefix == "." else prefix
-    ignore_patterns = sourceignore.repository_patterns(repo)
+    markers_of = _scanner(repo)
     pushed: dict[str, str] = {}
     paths: dict[str, str] = {}  # automation -> its update.path, repository-relative
     for automation in automations:
@@ -371,6 +383,8 @@ def check_image_update_automation(render: Render, config: PolicyConfig, repo: Pa
                                                                                   "./overlays/<environment>"))
             continue
         paths[automation.name] = path
+        # Only the .sourceignore files that can apply to the path: a large tree is not walked.
+        ignore_patterns = sourceignore.repository_patterns(repo, path)
         found = _path_problems(automation, path, render, source, repo, config, prefix, ignore_patterns)
         out += found
         if found and not (repo / path).is_dir():
@@ -378,8 +392,7 @@ def check_image_update_automation(render: Render, config: PolicyConfig, repo: Pa
         artifacts = [(r.name, sourceignore.artifact_excludes(ignore_patterns, (r.doc.get("spec") or {}).get("ignore")))
                      for r in _reconciled(render, source) or [source]]
         for file in files_under(repo, path):
-            text = _read(repo, file)
-            markers = [m for m in (scan_markers(text, file) if text else []) if m.setter and not m.problem]
+            markers = [m for m in markers_of(file) if m.setter and not m.problem]
             for name, excluded in artifacts if markers else []:
                 if excluded(file):
                     out.append(_violation(markers[0], f"is in {file}, which GitRepository/{name} leaves out of its "
@@ -388,12 +401,12 @@ def check_image_update_automation(render: Render, config: PolicyConfig, repo: Pa
                                           "keep marked files where the artifact keeps them (overlays/)"))
             for marker in markers:
                 out += _marker_problems(marker, automation, render, config, repository_images)
-    out += _coverage_problems(render, repo, config, prefix, paths, automations)
+    out += _coverage_problems(render, repo, config, prefix, paths, automations, markers_of)
     return out
 
 
 def _coverage_problems(render: Render, repo: Path, config: PolicyConfig, prefix: str, paths: dict[str, str],
-                       automations: list[Resource]) -> list[Violation]:
+                       automations: list[Resource], markers_of) -> list[Violation]:
     """Each automated environment: an automation writes its overlay, and its
     canary entry carries markers (whether they are right is
     image_policy_markers' to say, on the overlay)."""
@@ -414,8 +427,7 @@ def _coverage_problems(render: Render, repo: Path, config: PolicyConfig, prefix:
                                  f"declare one with update.path: ./{overlay} and push.branch: image-updates/{env}"))
             continue
         kfile = next((f"{overlay}/{n}" for n in KUSTOMIZATION_FILES if (repo / overlay / n).is_file()), None)
-        text = _read(repo, kfile) if kfile else None
-        marked = [m for m in (scan_markers(text, kfile) if text and kfile else [])
+        marked = [m for m in (markers_of(kfile) if kfile else [])
                   if m.field_kind == "images-entry" and slot_of_image_name(m.entry.get("name", "")) == settings.slot]
         if not marked:
             out.append(Violation(writers[0], f"config/policy.yaml automates {env}, but {kfile or overlay} has no "
