@@ -305,3 +305,20 @@ def test_an_interrupted_promote_leaves_every_file_whole(tree, delay):
     # Both swapped in, or neither: the signal is held from the first rename to the last.
     assert (text == before[kfile]) == (weights.read_text() == before[weights])
     assert not [p for p in kfile.parent.iterdir() if p.name.startswith(".")], "a staged temp file was left"
+
+
+def test_an_edit_is_checked_as_the_files_would_be(tree):
+    """The rules that read source files (the image policy markers) see the
+    edited files, not the ones on disk: an edit that would put a marker on
+    the stable slot is refused, and nothing is written."""
+    kfile = tree / "overlays/staging/kustomization.yaml"
+    before = kfile.read_bytes()
+    with canary.edit_lock(tree):
+        overlay = canary.Overlay(tree, "staging")
+        overlay.copy_image(dict(overlay.image("v2")), "v1")  # a promote, with a marker it must not carry
+        overlay.image("v1").yaml_add_eol_comment(
+            '# {"$imagepolicy": "flux-system:ai-inference-service-staging:tag"}', "newTag")
+        errors = canary.apply(tree, [overlay], "1.34")
+    assert [f.rule for f in errors] == ["image_policy_markers"], errors
+    assert "moves the v1 slot's image" in errors[0].message and errors[0].file == "overlays/staging/kustomization.yaml"
+    assert kfile.read_bytes() == before

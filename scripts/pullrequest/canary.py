@@ -442,8 +442,10 @@ def _validate_copy(repo: Path, overlays: list[Overlay], new_texts: dict[Path, st
         copied = [t for t in discover(copy).targets if t.path in touched]
         renders = render_all(copy, copied)
         findings = render_findings(renders)
-        findings += schema.run(repo, renders, kubernetes_version)
-        findings += policy.run(policy.PolicyContext(repo, renders, kubernetes_version, PolicyConfig.load(repo)))
+        store = schema.SchemaStore(repo, kubernetes_version)  # the repository's schemas and CRDs
+        findings += schema.run(repo, renders, kubernetes_version, store)
+        # Rules that read source files (the image policy markers) read the edited copy.
+        findings += policy.PolicyRun(copy, kubernetes_version, PolicyConfig.load(repo), store).finish(renders)
     return [f for f in findings if f.severity == "error"]
 
 
