@@ -94,7 +94,9 @@ def build_parser() -> Parser:
     canary_set.add_argument("--weight", required=True, help="v2's share, 0..100")
     canary_set.add_argument("--repo", default=".", metavar="DIR")
     canary_status = canary_commands.add_parser(
-        "status", help="images, model versions, weights, shadow and header routes per environment")
+        "status", help="images, model versions and digests, weights, shadow and header routes per environment",
+        description="One row per environment; digests are cut to 12 hex digits in the table, whole in --json.")
+    canary_status.add_argument("--json", action="store_true", help="print the rows as JSON, digests whole")
     canary_status.add_argument("--repo", default=".", metavar="DIR")
     token_note = (f"An optional bearer token is read from ${PROMETHEUS_TOKEN_ENV} (never printed); TLS is "
                   "verified (REQUESTS_CA_BUNDLE trusts a private CA).")
@@ -306,18 +308,25 @@ def cmd_canary(args: argparse.Namespace) -> int:
         from rich.console import Console
         from rich.table import Table
 
+        rows = canary.status(repo)
+        if args.json:
+            import json
+
+            print(json.dumps(rows, indent=2))
+            return EXIT_OK
         table = Table(box=None, pad_edge=False)
         for column in ("env", "v1 image", "v1 model", "v2 image", "v2 model", "weights v1/v2", "shadow",
                        "header route"):
-            table.add_column(column)
-        for row in canary.status(repo):
+            table.add_column(column, no_wrap=True)
+        for row in rows:
             weights = "-" if row["v1_weight"] is None else f"{row['v1_weight']}/{row['v2_weight']}"
             shadow = f"{row['shadow_percent']:g}%" if row["shadow_percent"] else "-"
-            table.add_row(row["env"], row["v1_image"], str(row["v1_model"]), row["v2_image"], str(row["v2_model"]),
+            table.add_row(row["env"], canary.short_image(row["v1_image"]), canary.short_model(row, "v1"),
+                          canary.short_image(row["v2_image"]), canary.short_model(row, "v2"),
                           weights, shadow, row["header_route"] or "-")
         console = Console(highlight=False)
         if not console.is_terminal:
-            console = Console(highlight=False, width=240)
+            console = Console(highlight=False, width=280)
         console.print(table)
         return EXIT_OK
     if args.canary_command == "set":

@@ -37,7 +37,9 @@ def _image_bump(tree: Path) -> None:
 
 EDITS = {
     "image bump": _image_bump,
-    "model version": lambda t: _replace(t / "overlays/prod/kustomization.yaml", "- v2=2024.09.0", "- v2=2024.11.0"),
+    # A new model version comes with the digest of its manifest (VERSION@sha256:HEX).
+    "model version": lambda t: _replace(t / "overlays/prod/kustomization.yaml", "- v2=2024.09.0@sha256:73e4adcf",
+                                        "- v2=2024.11.0@sha256:0b5d9a1c"),
     "canary weights": lambda t: (_replace(t / "overlays/prod/canary-weights.yaml", "value: 90", "value: 75"),
                                  _replace(t / "overlays/prod/canary-weights.yaml", "value: 10", "value: 25")),
     "route timeout": lambda t: _replace(t / "istio/virtualservice.yaml", "timeout: 30s", "timeout: 45s"),

@@ -182,6 +182,16 @@ CASES = {
         expr='inference_requests_in_flight{job="inference"} > 50'), "the selector matches nothing"),
     "prometheus_loads_monitoring": ("overlays/prod", lambda r: find(r, "PrometheusRule").metadata["labels"].pop(
         "release"), "does not load it"),
+    # issue 25
+    # prod reading a file that carries markers (dev's kustomization).
+    "image_policy_markers": ("overlays/prod", lambda r: setattr(r.target, "sources", (
+        *r.target.sources, "overlays/dev/kustomization.yaml")), "(environment prod), which does not follow"),
+    "image_update_automation": ("clusters/dev", lambda r: next(
+        o for o in r.objects if o.kind == "ImageUpdateAutomation").doc["spec"]["git"]["push"].update(branch="main"),
+        "the branch Flux reconciles"),
+    "model_version_pinned": ("overlays/prod", lambda r: next(
+        o for o in r.objects if o.name.startswith("ai-inference-service-models")).doc["data"].update(v2="2024.09.0"),
+        "not pinned by digest"),
 }
 
 

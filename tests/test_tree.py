@@ -57,8 +57,10 @@ def test_dashboard_is_labelled_for_the_grafana_sidecar(real_renders):
 @pytest.mark.parametrize("path", ["clusters/dev", "clusters/staging", "clusters/prod"])
 def test_clusters_hold_only_flux_objects(real_renders, path):
     kinds = {(o.api_version.split("/")[0], o.kind) for o in real_renders[path].objects}
+    # dev alone runs the image automation (config/policy.yaml image_automation.cluster).
+    image = {("image.toolkit.fluxcd.io", k) for k in ("ImageRepository", "ImagePolicy", "ImageUpdateAutomation")}
     assert kinds == {("source.toolkit.fluxcd.io", "GitRepository"), ("kustomize.toolkit.fluxcd.io", "Kustomization"),
-                     ("v1", "ConfigMap")}  # cluster-settings, for post-build substitution
+                     ("v1", "ConfigMap")} | (image if path == "clusters/dev" else set())  # ConfigMap: cluster-settings
 
 
 @pytest.mark.parametrize("build,overlay,cluster", [

@@ -46,19 +46,31 @@ def _scoped(line: str, directory: str) -> str | None:
     return negate + prefix + body.lstrip("/")
 
 
-def repository_patterns(repo: Path) -> list[str]:
-    """The patterns of every .sourceignore in the tree, shallow ones first."""
+def repository_patterns(repo: Path, within: str | None = None) -> list[str]:
+    """The patterns of every .sourceignore in the tree, shallow ones first.
+    With `within` (a repository-relative directory), only those that can
+    match a path at or under it: the root's, each enclosing directory's and
+    its own subtree's (a .sourceignore applies below its directory only), so
+    the rest of a large tree is not walked."""
     found: list[tuple[int, str, list[str]]] = []
-    for root, dirs, files in os.walk(repo):
+
+    def read(directory: Path) -> None:
+        relative = directory.relative_to(repo).as_posix()
+        relative = "" if relative == "." else relative
+        try:
+            lines = (directory / SOURCEIGNORE).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            lines = []
+        found.append((relative.count("/") + bool(relative), relative, lines))
+
+    parts = Path(within).parts if within else ()
+    for depth in range(len(parts)):
+        if (repo.joinpath(*parts[:depth]) / SOURCEIGNORE).is_file():
+            read(repo.joinpath(*parts[:depth]))
+    for root, dirs, files in os.walk(repo.joinpath(*parts)):
         dirs[:] = sorted(d for d in dirs if d not in NOT_CHECKED_OUT)
         if SOURCEIGNORE in files:
-            relative = Path(root).relative_to(repo).as_posix()
-            relative = "" if relative == "." else relative
-            try:
-                lines = (Path(root) / SOURCEIGNORE).read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError):
-                lines = []
-            found.append((relative.count("/") + bool(relative), relative, lines))
+            read(Path(root))
     patterns = []
     for _, directory, lines in sorted(found):
         patterns += [p for p in (_scoped(line, directory) for line in lines) if p]

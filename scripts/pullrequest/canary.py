@@ -32,6 +32,7 @@ from ruamel.yaml.error import YAMLError
 
 from scripts.core.errors import InputError, UsageError
 from scripts.core.model import Finding
+from scripts.stages.modelpins import ModelPin, parse_pin
 
 WEIGHTS_FILE = "canary-weights.yaml"
 WEIGHT_PATHS = {"v1": "/spec/http/0/route/0/weight", "v2": "/spec/http/0/route/1/weight"}
@@ -189,11 +190,16 @@ class Overlay:
         raise InputError(f"no configMapGenerator named {MODELS_CONFIGMAP}", self.kustomization.display)
 
     def model(self, slot: str) -> str | None:
+        """The slot's model literal as written: VERSION@sha256:HEX when pinned."""
         for literal in self._models():
             key, _, value = str(literal).partition("=")
             if key == slot:
                 return value
         return None
+
+    def model_pin(self, slot: str) -> ModelPin | None:
+        """The slot's model version and digest, or None if it is not pinned."""
+        return parse_pin(self.model(slot))
 
     def _weight_op(self, slot: str) -> Any:
         if self.weights is None:
@@ -357,16 +363,37 @@ def check_header(value: str) -> tuple[str, str]:
 
 
 def status(repo: Path) -> list[dict[str, Any]]:
+    """Per environment: each slot's image, model literal, model version and
+    digest (None when the literal is not pinned), weights, shadow, header route."""
     rows = []
     for env in environments(repo):
         overlay = Overlay(repo, env)
         header = overlay.header_route()
-        rows.append({"env": overlay.env, "v1_image": overlay.image_ref("v1"), "v2_image": overlay.image_ref("v2"),
-                     "v1_model": overlay.model("v1"), "v2_model": overlay.model("v2"),
-                     "v1_weight": overlay.weight("v1"), "v2_weight": overlay.weight("v2"),
-                     "shadow_percent": overlay.shadow_percent(),
-                     "header_route": f"{header[0]}={header[1]}" if header else None})
+        row: dict[str, Any] = {"env": overlay.env}
+        for slot in ("v1", "v2"):
+            pin = overlay.model_pin(slot)
+            row.update({f"{slot}_image": overlay.image_ref(slot), f"{slot}_model": overlay.model(slot),
+                        f"{slot}_model_version": pin.version if pin else None,
+                        f"{slot}_model_digest": f"sha256:{pin.digest}" if pin else None})
+        row.update({"v1_weight": overlay.weight("v1"), "v2_weight": overlay.weight("v2"),
+                    "shadow_percent": overlay.shadow_percent(),
+                    "header_route": f"{header[0]}={header[1]}" if header else None})
+        rows.append(row)
     return rows
+
+
+def short_model(row: dict[str, Any], slot: str) -> str:
+    """A slot's model for a table: version@sha256:<12 hex>, or the literal
+    marked as not pinned."""
+    if row[f"{slot}_model_digest"]:
+        return f"{row[f'{slot}_model_version']}@{row[f'{slot}_model_digest'][:19]}"
+    return f"{row[f'{slot}_model']} (no digest)"
+
+
+def short_image(reference: str) -> str:
+    """An image reference with its digest cut to 12 hex digits, for a table."""
+    name, sep, digest = reference.partition("@sha256:")
+    return f"{name}@sha256:{digest[:12]}" if sep else reference
 
 
 @contextlib.contextmanager
@@ -415,8 +442,10 @@ def _validate_copy(repo: Path, overlays: list[Overlay], new_texts: dict[Path, st
         copied = [t for t in discover(copy).targets if t.path in touched]
         renders = render_all(copy, copied)
         findings = render_findings(renders)
-        findings += schema.run(repo, renders, kubernetes_version)
-        findings += policy.run(policy.PolicyContext(repo, renders, kubernetes_version, PolicyConfig.load(repo)))
+        store = schema.SchemaStore(repo, kubernetes_version)  # the repository's schemas and CRDs
+        findings += schema.run(repo, renders, kubernetes_version, store)
+        # Rules that read source files (the image policy markers) read the edited copy.
+        findings += policy.PolicyRun(copy, kubernetes_version, PolicyConfig.load(repo), store).finish(renders)
     return [f for f in findings if f.severity == "error"]
 
 

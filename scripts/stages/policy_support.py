@@ -16,6 +16,7 @@ from scripts.core.errors import InputError
 from scripts.core.model import Render, Resource
 from scripts.core.yamlio import load_file
 from scripts.stages.egress_settings import EgressSettings, parse_egress
+from scripts.stages.imageautomation import ImageAutomationSettings
 from scripts.stages.monitoring_settings import MonitoringSettings, parse_monitoring
 
 # The clusters' Kubernetes minor when config/policy.yaml does not say.
@@ -70,6 +71,8 @@ class PolicyConfig:
     # The model path (egress:) and the monitoring graph (monitoring:); None when not configured.
     egress: EgressSettings | None = None
     monitoring: MonitoringSettings | None = None
+    # Flux image automation: its cluster, the slot it moves, each environment's tags.
+    image_automation: ImageAutomationSettings = field(default_factory=ImageAutomationSettings)
 
     def env(self, render: Render) -> dict[str, Any]:
         name = environment_of(render)
@@ -136,8 +139,10 @@ class PolicyConfig:
         # The model path and the monitoring graph, each parsed by its own module.
         path_settings = {"egress": parse_egress(data.get("egress")),
                          "monitoring": parse_monitoring(data.get("monitoring"))}
+        image_automation = ImageAutomationSettings.load(data.get("image_automation"), environments, CONFIG_FILE)
         return cls(
             **path_settings,
+            image_automation=image_automation,
             egress_wildcards=list(wildcards), model_load_seconds=load,
             require_digest=require_digest, cluster=dict(cluster), kubernetes_version=version,
             open_ports={str(k): str(v) for k, v in open_ports.items()},
