@@ -162,14 +162,14 @@ def _quantities(resources: dict[str, Any], key: str, path: FieldPath, errs: Erro
             errs.invalid("api-container-quantity", at, quantity, formats.QUANTITY_FORMAT)
             continue
         values[name], raw[name] = value, quantity
-        text = quantity_text(quantity)
+        # The canonical text is made only for a message (it costs more than the checks).
         if value < 0:
-            errs.invalid("api-container-resource-negative", at, text, "must not be negative")
+            errs.invalid("api-container-resource-negative", at, quantity_text(quantity), "must not be negative")
         if _is_integer_resource(name) and not _milli_is_whole(value):
-            errs.invalid("api-container-resource-integer", at, text,
+            errs.invalid("api-container-resource-integer", at, quantity_text(quantity),
                          "an extended resource is counted in whole units")
         if name.startswith(HUGEPAGES) and not _hugepage_multiple(name, value):
-            errs.invalid("api-container-resource-hugepages-multiple", at, text,
+            errs.invalid("api-container-resource-hugepages-multiple", at, quantity_text(quantity),
                          f"must be a whole multiple of the page size of {name}")
     return ParsedList(values, raw)
 
@@ -182,15 +182,16 @@ def validate_resources(resources: Any, claim_names: frozenset[str] | None, path:
     requests = _quantities(resources, "requests", path, errs)
     limit_names = {str(name) for name in as_dict(resources.get("limits"))}
     for name, value in requests.values.items():
-        request_text = quantity_text(requests.raw[name])
         if name in limits.values:
-            limit, limit_text = limits.values[name], quantity_text(limits.raw[name])
+            limit = limits.values[name]
             if value != limit and not overcommit_allowed(name):
-                errs.invalid("api-container-resource-equal", path.child("requests"), request_text,
-                             f"{name} cannot be overcommitted: the request must equal the limit of {limit_text}")
+                errs.invalid("api-container-resource-equal", path.child("requests"),
+                             quantity_text(requests.raw[name]), f"{name} cannot be overcommitted: the request must "
+                             f"equal the limit of {quantity_text(limits.raw[name])}")
             elif value > limit:
-                errs.invalid("api-container-resource-request-limit", path.child("requests"), request_text,
-                             f"the {name} request must be at most its limit of {limit_text}")
+                errs.invalid("api-container-resource-request-limit", path.child("requests"),
+                             quantity_text(requests.raw[name]),
+                             f"the {name} request must be at most its limit of {quantity_text(limits.raw[name])}")
         elif name not in limit_names and not overcommit_allowed(name):
             errs.required("api-container-resource-limit-required", path.child("limits"),
                           f"{name} cannot be overcommitted: set its limit (equal to the request)")

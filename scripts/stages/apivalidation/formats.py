@@ -9,6 +9,7 @@ the wording is ours.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal
@@ -36,6 +37,18 @@ _ENV_VAR_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
 _CONFIG_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 
 
+def _memo(function):
+    """The same value is judged thousands of times a run (every object's
+    labels, names and quantities repeat across renders): remember the
+    answer. Callers get a fresh list each time, so they may extend it."""
+    cached = functools.lru_cache(maxsize=8192)(lambda value: tuple(function(value)))
+
+    @functools.wraps(function)
+    def wrapper(value):
+        return list(cached(value)) if isinstance(value, str) else function(value)
+    return wrapper
+
+
 def too_long(limit: int) -> str:
     return f"must be no more than {limit} characters"
 
@@ -50,6 +63,7 @@ def _chdir_problems(value: str) -> list[str]:
     return []
 
 
+@_memo
 def dns_label_problems(value: str) -> list[str]:
     """RFC 1123 label: Namespace names, many `name` fields."""
     out = [too_long(DNS_LABEL_MAX)] if len(value) > DNS_LABEL_MAX else []
@@ -60,6 +74,7 @@ def dns_label_problems(value: str) -> list[str]:
     return out
 
 
+@_memo
 def dns_subdomain_problems(value: str) -> list[str]:
     """RFC 1123 subdomain: most object names."""
     out = [too_long(DNS_SUBDOMAIN_MAX)] if len(value) > DNS_SUBDOMAIN_MAX else []
@@ -84,6 +99,7 @@ def wildcard_subdomain_problems(value: str) -> list[str]:
     return out
 
 
+@_memo
 def dns1035_label_problems(value: str) -> list[str]:
     """RFC 1035 label: Service names (they become DNS names and env var prefixes)."""
     out = [too_long(DNS_LABEL_MAX)] if len(value) > DNS_LABEL_MAX else []
@@ -93,6 +109,7 @@ def dns1035_label_problems(value: str) -> list[str]:
     return out
 
 
+@_memo
 def qualified_name_problems(value: str) -> list[str]:
     """A label or annotation key: an optional DNS subdomain prefix and '/',
     then a name of at most 63 characters."""
@@ -118,6 +135,7 @@ def qualified_name_problems(value: str) -> list[str]:
     return out
 
 
+@_memo
 def label_value_problems(value: str) -> list[str]:
     out = [too_long(LABEL_VALUE_MAX)] if len(value) > LABEL_VALUE_MAX else []
     if not _LABEL_VALUE.fullmatch(value):
@@ -126,6 +144,7 @@ def label_value_problems(value: str) -> list[str]:
     return out
 
 
+@_memo
 def c_identifier_problems(value: str) -> list[str]:
     if _C_IDENTIFIER.fullmatch(value):
         return []
@@ -144,6 +163,7 @@ def user_id_problems(value: int) -> list[str]:
     return in_range_problems(value, 0, INT32_MAX)
 
 
+@_memo
 def port_name_problems(value: str) -> list[str]:
     """An IANA service name (RFC 6335): what a named port must be."""
     out = [too_long(PORT_NAME_MAX)] if len(value) > PORT_NAME_MAX else []
@@ -167,6 +187,7 @@ def http_header_name_problems(value: str) -> list[str]:
         ["must consist of letters, digits or '-' (e.g. 'X-Header-Name')"]
 
 
+@_memo
 def env_var_name_problems(value: str) -> list[str]:
     """The strict environment variable name (before RelaxedEnvironmentVariableValidation)."""
     out = [] if _ENV_VAR_NAME.fullmatch(value) else \
@@ -174,6 +195,7 @@ def env_var_name_problems(value: str) -> list[str]:
     return out + _chdir_problems(value)
 
 
+@_memo
 def relaxed_env_var_name_problems(value: str) -> list[str]:
     """Any printable ASCII character but '=' (RelaxedEnvironmentVariableValidation, on by default since 1.32)."""
     out = ["environment variable name must be non-empty"] if not value else []
@@ -182,6 +204,7 @@ def relaxed_env_var_name_problems(value: str) -> list[str]:
     return out
 
 
+@_memo
 def config_key_problems(value: str) -> list[str]:
     """A ConfigMap or Secret key (also a projected file name)."""
     out = [too_long(DNS_SUBDOMAIN_MAX)] if len(value) > DNS_SUBDOMAIN_MAX else []
@@ -230,7 +253,20 @@ _WIDE = Context(Emax=MAX_EMAX, Emin=MIN_EMIN)  # exponents up to int32, as the A
 QUANTITY_FORMAT = "must be a quantity like 500m, 2, 1.5, 512Mi, 4Gi or 1e3"
 
 
+@functools.lru_cache(maxsize=8192)
+def _parse_quantity_text(value: str) -> Decimal | None:
+    return _parse_quantity(value)
+
+
 def parse_quantity(value: Any) -> Decimal | None:
+    """A resource quantity's value, or None when the API server cannot read it.
+    Numbers in YAML are quantities too (`cpu: 2`)."""
+    if isinstance(value, str):
+        return _parse_quantity_text(value)
+    return _parse_quantity(value)
+
+
+def _parse_quantity(value: Any) -> Decimal | None:
     """A resource quantity's value, or None when the API server cannot read it.
     Numbers in YAML are quantities too (`cpu: 2`)."""
     if isinstance(value, bool):
