@@ -52,9 +52,8 @@ def defaulted(spec: dict[str, Any]) -> dict[str, Any]:
         spec["type"] = CLUSTER_IP
     if _unset(spec.get("sessionAffinity")):
         spec["sessionAffinity"] = "None"
-    if spec["sessionAffinity"] == "None":
-        spec.pop("sessionAffinityConfig", None)  # cleared, whatever it held
-    elif spec["sessionAffinity"] == "ClientIP":
+    # The config of a None affinity is cleared, so nothing below reads it.
+    if spec["sessionAffinity"] == "ClientIP":
         client_ip = as_dict(as_dict(spec.get("sessionAffinityConfig")).get("clientIP"))
         if client_ip.get("timeoutSeconds") is None:
             spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": DEFAULT_AFFINITY_SECONDS}}
@@ -361,6 +360,11 @@ def _node_ports(spec: dict[str, Any], path: FieldPath, errs: Errors) -> None:
         if kind == CLUSTER_IP:
             errs.forbidden("api-service-node-port-cluster-ip", at,
                            "a ClusterIP Service opens no node ports: remove nodePort, or use type NodePort")
+        elif kind in (NODE_PORT, LOAD_BALANCER) and not 0 < node_port <= 65535:
+            # The allocator refuses it before validation, whatever the cluster's node port range.
+            errs.invalid("api-service-node-port-range", at, node_port,
+                         "must be between 1 and 65535 (and inside the cluster's node port range, 30000-32767 by "
+                         "default)")
         key = (str(port.get("protocol")), node_port)
         if key in seen:
             errs.duplicate("api-service-node-port-duplicate", at, node_port)
@@ -555,6 +559,9 @@ COVERAGE = (
     Row(_SVC, _VS, "no two ports have the same nodePort and protocol", "api-service-node-port-duplicate"),
     Row(_SVC, _ALLOC + " (initNodePorts)", "a nodePort is not requested by two ports with different port numbers "
         "(the allocator refuses the second: 'provided port is already allocated')", "api-service-node-port-reused"),
+    Row(_SVC, _ALLOC + " (initNodePorts)", "a nodePort of a NodePort or LoadBalancer Service is a port number "
+        "(1-65535: no node port range holds anything else; 'provided port is not in the valid range')",
+        "api-service-node-port-range"),
     Row(_SVC, _ALLOC + " (initNodePorts, allocHealthCheckNodePort)", "a requested nodePort or healthCheckNodePort "
         "is inside --service-node-port-range (30000-32767 by default) and not taken by another Service", None,
         "needs the cluster's configuration and state (the node port range and the ports already allocated)"),
