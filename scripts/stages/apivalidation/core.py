@@ -303,7 +303,11 @@ COVERAGE_INTRO = (
     "does not check on create, so neither do we: a ServiceAccount's `secrets` and `imagePullSecrets` (any names), "
     "Opaque and `bootstrap.kubernetes.io/token` Secrets (no type rule; a malformed bootstrap token is ignored by "
     "the authenticator), any other Secret type string, and `externalName` on a Service that is not ExternalName "
-    "(accepted and unused). Warnings (`GetWarningsForService`, e.g. non-canonical IPs) are not refusals."
+    "(accepted and unused). Warnings (`GetWarningsForService`, e.g. non-canonical IPs) are not refusals. How "
+    "three answers are shown: a value that is not base64 fails the whole request before validation (HTTP 400, "
+    "'illegal base64 data at input byte N'), reported here as `Invalid value` at its key without the value; the "
+    "ConfigMap size error has an empty field path upstream, `<root>` here; and a SOPS-encrypted Secret (a top-level "
+    "`sops` key) has its keys judged but not its values, which are ciphertext until Flux decrypts them."
 )
 VALIDATORS = {
     ("v1", "Namespace"): validate_namespace,
