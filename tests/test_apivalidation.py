@@ -14,7 +14,7 @@ import pytest
 from scripts.loading.discover import discover
 from scripts.loading.render import render_with_flux
 from scripts.stages import apivalidation
-from scripts.stages.apivalidation import Context, coverage, validate
+from scripts.stages.apivalidation import Context, core, coverage, storage, validate
 from scripts.stages.apivalidation.errors import REASONS
 from scripts.stages.schema import SchemaStore
 from tests.apivalidation import all_cases
@@ -323,3 +323,87 @@ def test_a_group_defect_in_the_last_root_is_found_there_only(tree):
     assert "overlays/prod" in prod and any(path.startswith("clusters/prod") for path in prod), sorted(hits)
     assert set(hits) == prod, sorted(hits)
     assert all(found == {"PodDisruptionBudget api-pdb-min-and-max spec"} for found in hits.values()), hits
+
+# ---- core kinds and claims (core.py, core_service.py, storage.py) ----------------------------
+
+_CORE_CHECKS = {row.check for module in (core, storage) for row in module.COVERAGE if row.check}
+
+
+def test_the_tree_is_accepted_core(real_renders):
+    """Every object the tree renders passes the core-kind checks: its
+    Namespace, ServiceAccount, ConfigMaps and Service (and any error of a
+    core check elsewhere, e.g. a claim template) are clean."""
+    core_kinds = set(core.VALIDATORS) | set(storage.VALIDATORS)
+    judged, refused = set(), []
+    for path, render in sorted(real_renders.items()):
+        for obj in render.objects:
+            key = (obj.doc.get("apiVersion"), obj.doc.get("kind"))
+            for error in validate(obj.doc, Context()):
+                if key in core_kinds or error.check in _CORE_CHECKS:
+                    refused.append(f"{path}: {obj.kind}/{obj.name}: {error.message()}")
+            if key in core_kinds:
+                judged.add(key[1])
+    assert {"Namespace", "ServiceAccount", "ConfigMap", "Service"} <= judged, judged
+    assert refused == []
+
+
+def test_a_service_broken_in_the_last_root_is_refused_there(tree):
+    """Through `validate` on a copy of the tree: a patch in the last overlay
+    gives the Service two ports named alike; the finding names that root (and
+    the Flux build of it), the Service, and the patch's line."""
+    from scripts import validate as validate_command
+
+    kfile = tree / "overlays/prod/kustomization.yaml"
+    kfile.write_text(kfile.read_text() + (
+        "  - target:\n      kind: Service\n      name: ai-inference-service\n    patch: |-\n      - op: replace\n"
+        "        path: /spec/ports/1/name\n        value: http\n"))
+    report = validate_command.run(validate_command.Options(repo=tree, stages=["schema"]))
+    findings = [f.as_dict() for f in report.findings if f.rule == "api-service-port-name-unique"]
+    assert {f["target"] for f in findings} == {"overlays/prod", "clusters/prod#ai-inference-prod"}
+    assert {f["name"] for f in findings} == {"ai-inference-service"}
+    line = next(n for n, text in enumerate(kfile.read_text().splitlines(), start=1) if "value: http" in text)
+    assert {(f["file"], f["line"]) for f in findings} == {("overlays/prod/kustomization.yaml", line)}
+    assert all(f["message"] == 'spec.ports[1].name: Duplicate value: "http"' for f in findings)
+
+
+@pytest.mark.parametrize(("value", "offset"), [
+    ("admin", 4), ("billy", 4), ("<foo>", 0), ("APIKEY_BASE64", 6), ("${PASSWORD_B64}", 0),  # seen from clusters
+    ("YWI=", None), ("YWJj\nZGVm\r\n", None), ("", None), ("YWI", 0), ("YWJjZ", 4), ("YW=", 3), ("YW=J", 2),
+    ("YWI==", 4), ("YWJjZA==\nYWJj", 9), ("=YWJ", 0),
+])
+def test_base64_offsets_are_the_api_servers(value, offset):
+    assert core.base64_error_offset(value) == offset
+
+
+def test_an_encrypted_secret_is_judged_by_its_keys_only():
+    """SOPS ciphertext is not base64 until Flux decrypts it: no decoding or
+    JSON errors, but the keys still count."""
+    doc = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "registry"},
+           "type": "kubernetes.io/dockerconfigjson",
+           "data": {".dockerconfigjson": "ENC[AES256_GCM,data:abc=,type:str]", "bad key": "ENC[x]"},
+           "sops": {"version": "3.8.1"}}
+    assert [e.message() for e in validate(doc, Context())] == [
+        'data[bad key]: Invalid value: "bad key": must consist of alphanumerics, \'-\', \'_\' or \'.\' '
+        "(e.g. 'key.name', 'KEY_NAME' or 'key-name')"]
+    doc.pop("sops")
+    assert {e.check for e in validate(doc, Context())} == {"api-secret-key", "api-secret-data-base64"}
+
+
+def test_the_claim_spec_check_is_reusable_at_any_path():
+    """What a StatefulSet's volumeClaimTemplates or a pod's ephemeral volume
+    calls: errors at the caller's path; `prepare=False` judges the data
+    sources as written."""
+    from scripts.stages.apivalidation.errors import ROOT, Errors
+
+    spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "0"}},
+            "dataSource": {"kind": "VolumeSnapshot", "name": "nightly"}}
+    at = ROOT.child("spec", "volumeClaimTemplates").index(0).child("spec")
+    errs = Errors()
+    storage.validate_pvc_spec(spec, at, Context(), errs)
+    assert [e.message() for e in errs.items] == [
+        'spec.volumeClaimTemplates[0].spec.resources[storage]: Invalid value: "0": must be greater than zero']
+    errs = Errors()
+    storage.validate_pvc_spec(spec, at, Context(), errs, prepare=False)
+    assert [e.field for e in errs.items] == ["spec.volumeClaimTemplates[0].spec.resources[storage]",
+                                             "spec.volumeClaimTemplates[0].spec.dataSource"]
+    assert spec["dataSource"] == {"kind": "VolumeSnapshot", "name": "nightly"}  # not modified

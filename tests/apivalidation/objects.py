@@ -55,6 +55,25 @@ OBJECTS: dict[str, dict[str, Any]] = {
         "spec": {"replicas": 2, "selector": {"matchLabels": dict(LABELS)}, "template": _template()},
     },
     "pod": {"apiVersion": "v1", "kind": "Pod", "metadata": _meta(), "spec": pod_spec()},
+    # core kinds and claims (scripts/stages/apivalidation/core.py, core_service.py, storage.py)
+    "namespace": {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(namespace=None),
+                  "spec": {"finalizers": ["kubernetes"]}},
+    "serviceaccount": {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(),
+                       "automountServiceAccountToken": False, "secrets": [{"name": "demo-token"}],
+                       "imagePullSecrets": [{"name": "registry"}]},
+    "configmap": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(),
+                  "data": {"app.properties": "log.level=info\n"},
+                  "binaryData": {"logo.png": "iVBORw0KGgo="}},
+    "secret": {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(), "type": "Opaque",
+               "data": {"password": "c2VjcmV0"}, "stringData": {"username": "demo"}},
+    "service": {"apiVersion": "v1", "kind": "Service", "metadata": _meta(),
+                "spec": {"type": "ClusterIP", "selector": dict(LABELS),
+                         "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP",
+                                    "appProtocol": "http"},
+                                   {"name": "metrics", "port": 9090, "targetPort": 9090}]}},
+    "pvc": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": _meta(),
+            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "gp3", "volumeMode": "Filesystem",
+                     "resources": {"requests": {"storage": "8Gi"}}}},
 }
 
 
