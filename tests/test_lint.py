@@ -106,7 +106,9 @@ def test_same_problems_as_yamllint_on_mistakes_made_to_the_tree():
             assert lint.lint_text(text, config, file) == reference, (file, text)
             compared += 1
             broken += bool(reference)
-    assert broken > compared * 0.8  # the edits do break the files
+    # The edits do break most files (not all: an edit inside a block scalar,
+    # such as the model fetcher's script, is still valid YAML).
+    assert broken > compared * 0.75
 
 
 def test_libyaml_tokens_are_yamllints_tokens():
