@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from scripts.stages.apivalidation import formats
+from scripts.stages.apivalidation import formats, storage
 from scripts.stages.apivalidation.context import Context
 from scripts.stages.apivalidation.coverage import POD_TEMPLATE, Row
 from scripts.stages.apivalidation.errors import Errors, FieldPath
@@ -692,6 +692,12 @@ def _ephemeral(source: dict[str, Any], path: FieldPath, ctx: Context, errs: Erro
         size += len(str(key).encode()) + (len(value.encode()) if isinstance(value, str) else 0)
     if size > ANNOTATIONS_MAX_BYTES:
         errs.too_long("api-pod-volume-ephemeral-metadata", meta_at.child("annotations"), ANNOTATIONS_MAX_BYTES)
+    # The claim's spec is held to the PersistentVolumeClaim rules (the pod's
+    # registry does not prepare its data sources as the claim's does); its
+    # errors are this row's.
+    claim_errors = Errors()
+    storage.validate_pvc_spec(as_dict(template).get("spec"), at.child("spec"), ctx, claim_errors, prepare=False)
+    errs.items += [replace(error, check="api-pod-volume-ephemeral-spec") for error in claim_errors.items]
 
 
 _SOURCE_CHECKS: dict[str, Callable[[dict[str, Any], FieldPath, Context, Errors], None]] = {
@@ -777,9 +783,8 @@ ROWS = (
     Row((POD_TEMPLATE,), "core: ValidateTemplateObjectMeta", "the claim template's metadata sets only valid "
         "labels and annotations", "api-pod-volume-ephemeral-metadata"),
     Row((POD_TEMPLATE,), "core: ValidatePersistentVolumeClaimTemplate (ValidatePersistentVolumeClaimSpec)",
-        "the claim template's spec is a valid PersistentVolumeClaim spec", None,
-        "ported by the PersistentVolumeClaim section (storage.py); not yet called for ephemeral volumes, to be "
-        "wired when both land"),
+        "the claim template's spec is a valid PersistentVolumeClaim spec (every rule of the PersistentVolumeClaim "
+        "section, storage.py)", "api-pod-volume-ephemeral-spec"),
     Row((POD_TEMPLATE,), _S + " (Pod)", "on a Pod, the claim name an ephemeral volume creates (`<pod>-<volume>`) "
         "is a DNS subdomain", "api-pod-volume-ephemeral-claim-name"),
     Row((POD_TEMPLATE,), "core: validateImageVolumeSource", "a Pod's image volume sets reference; pullPolicy is "
