@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import replace
 from typing import Any
 
-from scripts.stages.apivalidation import formats, meta, pods
+from scripts.stages.apivalidation import formats, meta, pods, storage
 from scripts.stages.apivalidation.context import Context
 from scripts.stages.apivalidation.coverage import Row
 from scripts.stages.apivalidation.errors import ROOT, Errors, FieldPath
@@ -269,7 +270,7 @@ def _statefulset_strategy(strategy: Any, path: FieldPath, errs: Errors) -> None:
                      "must be 'RollingUpdate' or 'OnDelete'")
 
 
-def _claim_templates(spec: dict[str, Any], path: FieldPath, errs: Errors) -> list[str]:
+def _claim_templates(spec: dict[str, Any], path: FieldPath, ctx: Context, errs: Errors) -> list[str]:
     """The claim templates' metadata; returns the names that can become pod
     volumes. (A claim '<claim>-<set>-<ordinal>' then always fits 253 characters.)"""
     usable = []
@@ -287,6 +288,11 @@ def _claim_templates(spec: dict[str, Any], path: FieldPath, errs: Errors) -> lis
         errs.each("api-statefulset-claim-template-name", at.child("name"), claim_name, problems)
         meta.validate_labels(metadata.get("labels"), at.child("labels"), errs)
         meta.validate_annotations(metadata.get("annotations"), at.child("annotations"), errs)
+        # The controller creates each claim with this spec: a claim's rules
+        # (the claim registry prepares its data sources as for any claim).
+        claim_errors = Errors()
+        storage.validate_pvc_spec(as_dict(claim).get("spec"), path.index(index).child("spec"), ctx, claim_errors)
+        errs.items += [replace(e, check="api-statefulset-claim-template-spec") for e in claim_errors.items]
         if not problems:
             usable.append(claim_name)
     return usable
@@ -347,7 +353,7 @@ def validate_statefulset(doc: dict[str, Any], ctx: Context, errs: Errors) -> Non
         errs.each("api-statefulset-service-name", path.child("serviceName"), service,
                   formats.dns_label_problems(service))
     _selector(spec, path, errs, "StatefulSet")
-    claims = _claim_templates(spec, path.child("volumeClaimTemplates"), errs)
+    claims = _claim_templates(spec, path.child("volumeClaimTemplates"), ctx, errs)
     template = spec.get("template")
     pods.validate_pod_template(_with_claim_volumes(template, claims, name if isinstance(name, str) else ""),
                                path.child("template"), ctx, errs)
@@ -438,10 +444,10 @@ COVERAGE = (
     Row(("StatefulSet",), "apps/controller: the claims and pod volumes made from volumeClaimTemplates", "each "
         "claim template has a name that is a DNS label (a pod volume name)",
         "api-statefulset-claim-template-name"),
-    Row(("StatefulSet",), "core: ValidatePersistentVolumeClaimSpec (the claims the controller creates)",
-        "each claim template's spec is a valid PersistentVolumeClaim spec", None,
-        "the API server does not validate the claim templates on create; their spec is a claim's spec, whose "
-        "rules are the PersistentVolumeClaim section's: not yet applied to the templates"),
+    Row(("StatefulSet",), "apps/controller: core ValidatePersistentVolumeClaimSpec (the claims the controller "
+        "creates)", "each claim template's spec is a valid PersistentVolumeClaim spec (every rule of the "
+        "PersistentVolumeClaim section): the API server takes the StatefulSet, then refuses each claim",
+        "api-statefulset-claim-template-spec"),
 )
 COVERAGE_TITLE = "apps/v1: Deployment, StatefulSet, DaemonSet, ReplicaSet"
 COVERAGE_INTRO = (
