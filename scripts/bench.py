@@ -167,7 +167,7 @@ def security_floor(repo: Path, renders: list, jobs: int) -> float:
     from scripts.stages import security
 
     started = time.perf_counter()
-    security.run(repo, renders, jobs)
+    security.run(repo, renders, jobs, engine="runner")
     return time.perf_counter() - started
 
 

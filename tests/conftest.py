@@ -18,6 +18,10 @@ REPO = Path(__file__).resolve().parent.parent
 TREE_ENTRIES = ("base", "istio", "monitoring", "overlays", "clusters", "config", "schemas", ".yamllint.yaml")
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: renders a tree of its own with kustomize (deselect with -m 'not slow')")
+
+
 @pytest.fixture(scope="session")
 def real_renders() -> dict[str, Render]:
     found = discover(REPO)

@@ -8,8 +8,14 @@ import multiprocessing
 import os
 from collections import Counter
 
+import pytest
+
+from scripts.core.errors import InputError
+from scripts.core.yamlio import load_render
 from scripts.stages import security
-from tests.conftest import REPO, find
+from tests.conftest import REPO, find, make_render
+
+FIXTURES = REPO / "tests" / "fixtures" / "checkov"
 
 
 def _privileged(render):
@@ -72,7 +78,7 @@ def test_objects_checkov_did_not_read_are_a_finding(render_of, monkeypatch):
     assert "checkov read 0 of its" in findings[0].message
 
 
-def _read_nothing(text: str):
+def _read_nothing(documents, text: str):
     return [], 0
 
 
@@ -83,10 +89,10 @@ def test_an_error_inside_checkov_is_a_finding_for_that_render(render_of, monkeyp
     assert "ValueError: no" in findings[0].message
 
 
-def _fail_on_prod(text: str):
+def _fail_on_prod(documents, text: str):
     if "ai-inference-prod" in text:
         raise RuntimeError("ValueError: no")
-    return security._scan_in_worker(text)
+    return security._scan_in_worker(documents, text)
 
 
 def test_a_dead_worker_is_a_finding_not_a_pass(render_of, monkeypatch):
@@ -96,7 +102,7 @@ def test_a_dead_worker_is_a_finding_not_a_pass(render_of, monkeypatch):
     assert "worker process died" in findings[0].message
 
 
-def _die(text: str):
+def _die(documents, text: str):
     os._exit(3)
 
 
@@ -113,9 +119,54 @@ def test_the_workers_start_before_any_render_is_handed_over():
     # A spawning pool starts a worker only when work arrives: without the
     # empty tasks, checkov's import would begin after the first render.
     before = set(multiprocessing.active_children())
-    run = security.CheckovRun(REPO, jobs=2)
+    run = security.CheckovRun(REPO, jobs=9)
     try:
         started = set(multiprocessing.active_children()) - before
         assert len(started) == 2
     finally:
         run.stop()
+
+
+def test_direct_checks_get_one_worker_per_eight_jobs_and_the_runner_one_per_job():
+    assert [security._workers("direct", jobs, None) for jobs in (1, 2, 8, 9, 16, 17)] == [1, 1, 1, 2, 2, 3]
+    assert [security._workers("runner", jobs, None) for jobs in (1, 2, 9)] == [1, 2, 9]
+    assert security._workers("runner", 8, 3) == 3 and security._workers("direct", 40, 1) == 1
+
+
+def test_a_skip_by_file_pattern_is_refused_and_a_glob_accepted(tree):
+    config = tree / "config/checkov.yaml"
+    config.write_text("skip:\n  - id: CKV_K8S_*\n    reason: the test says so\n")
+    assert security.load_skips(tree) == {"CKV_K8S_*": "the test says so"}
+    config.write_text("skip:\n  - id: CKV_K8S_16:overlays/.*\n    reason: the test says so\n")
+    with pytest.raises(InputError) as raised:
+        security.load_skips(tree)
+    assert raised.value.file == "config/checkov.yaml" and "CKV_K8S_16:overlays/.*" in raised.value.message
+
+
+def _doc_render(path: str, text: str):
+    render = make_render(load_render(text, path), path=path)
+    render.text = text
+    return render
+
+
+def test_a_check_that_raises_fails_that_render_only(render_of):
+    broken = _doc_render("clusters/prod#last", """\
+apiVersion: v1
+kind: Pod
+metadata: {name: kcm, namespace: kube-system}
+spec:
+  containers:
+    - name: kcm
+      image: registry.k8s.io/kube-controller-manager:v1.30.0
+      command: ["kube-controller-manager", "--root-ca-file=/pki/ca"]
+""")
+    findings = security.run(REPO, [render_of("overlays/dev"), broken], jobs=1)
+    assert [(f.target, f.rule, f.severity) for f in findings] == [("clusters/prod#last", "checkov-failed", "error")]
+    assert "IndexError" in findings[0].message
+
+
+def test_a_document_checkov_drops_is_a_failed_scan(render_of):
+    dropped = _doc_render("overlays/zz", (FIXTURES / "dropped-document.yaml").read_text(encoding="utf-8"))
+    findings = security.run(REPO, [render_of("overlays/dev"), dropped], jobs=1)
+    assert [(f.target, f.rule) for f in findings] == [("overlays/zz", "checkov-failed")]
+    assert "checkov read 1 of its 2 objects" in findings[0].message

@@ -5,16 +5,24 @@ checkov's command line cannot do this: given several `-d` directories it
 scans only the first and reports it once per directory (checkov issue
 #7327), and one directory holding every render makes one graph that links
 every object to every other by labels (quadratic, and across clusters that
-never meet). So checkov's kubernetes `Runner` is called in process, one
-render at a time, in worker processes that each pay checkov's import once;
-the renders are dealt over the workers while this process runs the other
-stages. Each render is its own graph, as it would be scanned alone.
+never meet). So each render is scanned on its own, in worker processes
+started with the run, while this process runs the other stages.
+
+Two engines scan a render. `direct` (the stage's): checkov's own check
+objects called on the objects we parsed, and its six graph policies
+evaluated without its graph library (checkov_direct), about 15 times less
+CPU per render and a tenth of the import; it is proven equal to checkov's
+Runner for one checkov version (tests/test_checkov_equal.py) and refuses
+any other. `runner`: checkov's kubernetes Runner itself (checkov_runner),
+which `bench` times as the floor.
 """
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
+import pickle
 import signal
 import tempfile
 import threading
@@ -31,14 +39,15 @@ from scripts.core.errors import InputError
 from scripts.core.model import Finding, Render, Resource, finding_for
 from scripts.core.processes import stop_pool
 from scripts.core.yamlio import load_file
+from scripts.stages.checkov_direct import DirectChecks, Record, version_problem
+from scripts.stages.checkov_runner import CHECKOV_ENV, RunnerChecks
 
 CONFIG_FILE = "config/checkov.yaml"
-# What checkov reads from the environment: no calls home for guideline
-# mappings or package scans; the same settings in every worker.
-CHECKOV_ENV = {"BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false", "LOG_LEVEL": "ERROR",
-               # Our workers are the parallelism: checkov forking processes of its
-               # own per render costs time and leaves grandchildren on a stop.
-               "CHECKOV_PARALLELIZATION_TYPE": "none"}
+ENGINES = ("direct", "runner")
+# One direct worker's checks cost about a tenth of kustomize's time per
+# render, so one worker keeps pace with this many kustomize processes; the
+# Runner, fifteen times dearer, gets one worker per job.
+JOBS_PER_DIRECT_WORKER = 8
 
 
 def load_skips(repo: Path) -> dict[str, str]:
@@ -54,6 +63,10 @@ def load_skips(repo: Path) -> dict[str, str]:
     for item in skips:
         if not isinstance(item, dict) or not item.get("id") or not str(item.get("reason") or "").strip():
             raise InputError("every checkov skip needs an `id` and a non-empty `reason`", CONFIG_FILE)
+        if ":" in str(item["id"]):
+            # checkov's ID:regex form skips by the scanned file's path; a render has none of its own.
+            raise InputError(f"skip `{item['id']}`: a skip applies to every render; give the check id alone "
+                             "(patterns such as CKV_K8S_* are accepted), without `:`", CONFIG_FILE)
         out[str(item["id"])] = str(item["reason"])
     return out
 
@@ -73,46 +86,39 @@ class CheckResult:
 _WORKER: dict = {}
 
 
-def _worker_init(skips: tuple[str, ...], scratch: str) -> None:
+def _worker_init(skips: tuple[str, ...], scratch: str, engine: str = "direct") -> None:
     # Ctrl-C reaches the whole process group; the parent decides what to do.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(CHECKOV_ENV)
     import logging
 
     logging.disable(logging.WARNING)
-    from checkov.kubernetes.runner import Runner
-    from checkov.runner_filter import RunnerFilter
-
-    _WORKER["Runner"] = Runner
-    _WORKER["filter"] = lambda: RunnerFilter(framework=["kubernetes"], skip_checks=list(skips),
-                                             run_image_referencer=False, show_progress_bar=False)
-    _WORKER["dir"] = tempfile.mkdtemp(prefix=f"worker-{os.getpid()}-", dir=scratch)
+    _WORKER["checks"] = RunnerChecks(skips, scratch) if engine == "runner" else DirectChecks(skips)
 
 
 def _ready() -> None:
     """An empty task: the worker has run its initializer (checkov imported)."""
 
 
-def scan_text(text: str) -> tuple[list[CheckResult], int]:
+def scan(documents: bytes | None, text: str) -> tuple[list[CheckResult], int]:
     """checkov's kubernetes checks (resource and graph) on one render, and
-    how many objects checkov read from it."""
-    path = os.path.join(_WORKER["dir"], "render.yaml")
-    with open(path, "w", encoding="utf-8") as stream:
-        stream.write(text)
-    runner = _WORKER["Runner"]()
-    try:
-        report = runner.run(root_folder=None, files=[path], runner_filter=_WORKER["filter"]())
-    finally:
-        os.unlink(path)
-    reports = report if isinstance(report, list) else [report]
-    read = sum(len(entities) for entities in (runner.definitions or {}).values())
-    return [CheckResult(str(c.check_id), str(c.check_name), str(c.resource), c.guideline or None)
-            for r in reports for c in r.failed_checks], read
+    how many objects checkov read from it. The direct engine takes the
+    render's parsed documents (pickled) and its text; the Runner, the text."""
+    checks = _WORKER["checks"]
+    if documents is not None and isinstance(checks, DirectChecks):
+        records, read = checks.records_of(pickle.loads(documents), text)
+    else:
+        records, read = checks.records(text)
+    return [_failure(r) for r in records if r.result == "FAILED"], read
 
 
-def _scan_in_worker(text: str) -> tuple[list[CheckResult], int]:
+def _failure(record: Record) -> CheckResult:
+    return CheckResult(record.check_id, record.check_name, record.resource, record.guideline)
+
+
+def _scan_in_worker(documents: bytes | None, text: str) -> tuple[list[CheckResult], int]:
     try:
-        return scan_text(text)
+        return scan(documents, text)
     except Exception as exc:  # noqa: BLE001 - one render's failure is that render's finding
         frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         where = f" ({Path(frame.filename).name}:{frame.lineno})" if frame else ""
@@ -139,27 +145,36 @@ class CheckovRun:
     its import overlaps discovery; each render is handed over as soon as it
     is made (`submit`), and `findings()` waits for them all."""
 
-    def __init__(self, repo: Path, renders: list[Render] | None = None, jobs: int | None = None):
+    def __init__(self, repo: Path, renders: list[Render] | None = None, jobs: int | None = None,
+                 engine: str = "direct"):
+        if engine not in ENGINES:
+            raise ValueError(f"engine {engine!r}: choose from {', '.join(ENGINES)}")
+        self.engine = engine
         self.started = time.perf_counter()
         self.seconds = 0.0
         self.submitted: list[tuple[Render, Future]] = []
         self.lock = threading.Lock()
         skips = tuple(sorted(load_skips(repo)))
-        # The workers write each render to a file here (checkov reads files);
-        # the parent owns it, so it goes even if a worker is killed.
+        # The Runner reads each render from a file written here; the parent
+        # owns it, so it goes even if a worker is killed.
         self.scratch = tempfile.TemporaryDirectory(prefix="checkov-")
-        workers = max(1, jobs or os.cpu_count() or 1)
-        if renders is not None:
-            workers = min(workers, max(1, len(renders)))
+        self.pool: ProcessPoolExecutor | None = None
+        # Another checkov than the direct checks were proven for: one error
+        # for the run, and no scan at all rather than a different one.
+        self.refused = version_problem() if engine == "direct" else None
+        if self.refused:
+            self.scratch.cleanup()
+            return
+        workers = _workers(engine, jobs, len(renders) if renders is not None else None)
         # spawn, not fork: this process runs threads (renders, lint), and a
         # fork copies their locks in whatever state they were.
-        self.pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
+        self.pool = ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_worker_init, initargs=(skips, self.scratch.name))
+            initializer=_worker_init, initargs=(skips, self.scratch.name, engine))
         # A spawning pool starts a worker only when work arrives and none is
         # idle: one empty task per worker starts them all now, so checkov's
-        # import (about 1.5 s of CPU each) overlaps discovery and the first
-        # renders instead of following the first render.
+        # import overlaps discovery and the first renders instead of
+        # following the first render.
         for _ in range(workers):
             self.pool.submit(_ready)
         for render in renders or []:
@@ -167,13 +182,21 @@ class CheckovRun:
 
     def submit(self, render: Render) -> None:
         """Scan this render (thread-safe; a render that failed is skipped)."""
-        if not render.ok or not (render.text or render._objects):
+        if self.pool is None or not render.ok or not (render.text or render._objects):
             return
+        documents = None
+        if self.engine == "direct":
+            # Pickled now, not by the pool's feeder thread later: the other
+            # stages read these objects meanwhile, and tests edit them.
+            documents = pickle.dumps([o.doc for o in render.objects], pickle.HIGHEST_PROTOCOL)
+            if not render.ok:  # kustomize's output did not parse: the render stage reports it
+                return
+        text = _render_text(render)
         with self.lock:
             if self.pool is None:
                 return
             try:
-                future = self.pool.submit(_scan_in_worker, _render_text(render))
+                future = self.pool.submit(_scan_in_worker, documents, text)
             except BrokenProcessPool as exc:  # a worker died already: this render's finding, not a crash
                 future = Future()
                 future.set_exception(exc)
@@ -191,6 +214,10 @@ class CheckovRun:
         self.scratch.cleanup()
 
     def findings(self) -> list[Finding]:
+        if self.refused:
+            self.seconds = time.perf_counter() - self.started
+            return [Finding(stage="security", target=".", rule="checkov-version", severity="error",
+                            message=self.refused)]
         if self.pool is None:
             return []
         findings: list[Finding] = []
@@ -210,7 +237,8 @@ class CheckovRun:
                     # checkov drops a file it cannot parse without a word:
                     # unscanned objects must not read as a pass.
                     findings.append(_failed(render, f"checkov read {read} of its {len(render.objects)} objects"))
-                for finding in _map(render, results):
+                # By object, then check: the same order whichever engine scanned.
+                for finding in _map(render, sorted(results, key=lambda r: (r.resource, r.check_id))):
                     key = (finding.target, finding.rule, finding.kind, finding.namespace, finding.name)
                     if key not in seen:
                         seen.add(key)
@@ -219,6 +247,15 @@ class CheckovRun:
             self.seconds = time.perf_counter() - self.started
             self.stop()
         return findings
+
+
+def _workers(engine: str, jobs: int | None, renders: int | None) -> int:
+    """Worker processes for a run: `jobs` (default: the cores) for the
+    Runner, one per JOBS_PER_DIRECT_WORKER jobs for the direct checks, never
+    more than there are renders."""
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    workers = jobs if engine == "runner" else math.ceil(jobs / JOBS_PER_DIRECT_WORKER)
+    return min(workers, max(1, renders)) if renders is not None else workers
 
 
 def _failed(render: Render, reason: str) -> Finding:
@@ -252,8 +289,8 @@ def _map(render: Render, results: list[CheckResult]) -> list[Finding]:
     return findings
 
 
-def run(repo: Path, renders: list[Render], jobs: int | None = None) -> list[Finding]:
+def run(repo: Path, renders: list[Render], jobs: int | None = None, engine: str = "direct") -> list[Finding]:
     """checkov over every render, waiting for it."""
     if not any(r.ok and (r.text or r._objects) for r in renders):
         return []
-    return CheckovRun(repo, renders, jobs).findings()
+    return CheckovRun(repo, renders, jobs, engine).findings()
