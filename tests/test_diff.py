@@ -152,6 +152,27 @@ def test_validate_changed_selects_changed_renders_only(history):
     assert json.loads(report.read_text())["targets"] == []
 
 
+def test_validate_changed_selects_a_marker_only_edit(history):
+    """An image policy marker is a comment that Flux's automation reads and
+    the policy rules check: adding one, or removing one, selects the root
+    although its render is the same; any other comment still does not."""
+    marked = DEPLOY.format(replicas=3).replace("web:1.0", 'web:1.0 # {"$imagepolicy": "flux-system:web"}')
+    report = history / "r.json"
+
+    def selected() -> list[str]:
+        proc = run(history, "validate", "--changed", "--base", "HEAD", "--stage", "schema",
+                   "--report-json", str(report))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return [t["path"] for t in json.loads(report.read_text())["targets"]]
+
+    (history / "apps/b/cm.yaml").write_text((history / "apps/b/cm.yaml").read_text() + "# a comment only\n")
+    (history / "apps/a/deploy.yaml").write_text(marked)
+    assert selected() == ["apps/a", "clusters/x#a"]
+    git(history, "commit", "-qam", "marker")
+    (history / "apps/a/deploy.yaml").write_text(DEPLOY.format(replicas=3))  # the marker taken out
+    assert selected() == ["apps/a", "clusters/x#a"]
+
+
 def test_base_without_changed_is_a_usage_error(history):
     proc = run(history, "validate", "--base", "HEAD")
     assert proc.returncode == 2 and "--base goes with --changed" in proc.stderr

@@ -3,7 +3,10 @@
 Cheap by construction: git names the files changed since the base; only
 roots whose build reads one of them are candidates; only candidates are
 rendered at the base (from a `git archive` export) and compared. A change
-that leaves a render identical (formatting, comments) selects nothing.
+that leaves a render identical (formatting, comments) selects nothing, with
+one exception: a comment that is an image policy marker is read by Flux's
+image automation and checked by the policy rules, so a root reading a
+changed file that holds a marker, now or at the base, counts as changed.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from scripts.loading import flux, fluxcluster, gitrefs, helm, sourceignore
 from scripts.loading.discover import Discovery, closure, discover
 from scripts.loading.render import SourceIndex, render_all
 from scripts.pullrequest import diff
+from scripts.stages.imageautomation import MARKER_KEY
 
 
 @dataclass
@@ -48,10 +52,20 @@ def changed_roots(repo: Path, base: str | None, jobs: int | None = None, found: 
     with gitrefs.tree_at(top, base, sorted(w.rstrip("/") for w in wanted)) as old_top:
         old_root = old_top / prefix if prefix else old_top
         old = diff.render_tree(old_root, only=set(head), jobs=jobs)
+        marked = {f for f in files if _mentions_marker(repo / f) or _mentions_marker(old_root / f)}
     changed = [path for path in sorted(head)
-               if diff.diff_render(old.get(path), head[path], path).status != "unchanged"]
+               if marked & set(head[path].target.sources)
+               or diff.diff_render(old.get(path), head[path], path).status != "unchanged"]
     return ChangedRoots(changed, {p: head[p] for p in changed}, {p: old[p] for p in changed if p in old},
                         flux_findings)
+
+
+def _mentions_marker(path: Path) -> bool:
+    """Does the file hold an image policy marker (text only: a marker is a comment)?"""
+    try:
+        return MARKER_KEY.encode() in path.read_bytes()
+    except OSError:
+        return False
 
 
 def _touches(target: Target, files: set[str]) -> bool:
