@@ -456,6 +456,13 @@ def _signals_raise() -> object:
             signal.signal(signum, handler)
 
 
+def _say(message: str) -> None:
+    """The one line a command ends with on stderr; on a terminal it takes the
+    place of validate's progress line rather than following it."""
+    erase = "\r\033[K" if sys.stderr.isatty() else ""
+    print(f"{erase}python -m scripts: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -469,15 +476,14 @@ def main(argv: list[str] | None = None) -> int:
                 return EXIT_USAGE
             return COMMANDS[args.command](args)
     except UsageError as exc:
-        print(f"python -m scripts: error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}")
         return EXIT_USAGE
     except InputError as exc:
-        print(f"python -m scripts: error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}")
         return EXIT_FINDINGS
     except (Interrupted, KeyboardInterrupt) as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-        print(f"python -m scripts: interrupted ({signal.Signals(signum).name}); no report written",
-              file=sys.stderr)
+        _say(f"interrupted ({signal.Signals(signum).name}); no report written")
         return 128 + signum
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -491,6 +497,6 @@ def main(argv: list[str] | None = None) -> int:
 
             frame = traceback.extract_tb(exc.__traceback__)[-1]
             where = f" at {Path(frame.filename).name}:{frame.lineno}"
-        print(f"python -m scripts: internal error: {type(exc).__name__}: {exc}{where} "
-              "(please report it; rerun with --debug for the traceback)", file=sys.stderr)
+        _say(f"internal error: {type(exc).__name__}: {exc}{where} "
+             "(please report it; rerun with --debug for the traceback)")
         return EXIT_INTERNAL
