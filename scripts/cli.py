@@ -40,8 +40,10 @@ def build_parser() -> Parser:
     parser = Parser(prog="python -m scripts", description="Validation and pull-request tooling for "
                     "the ai-inference-service GitOps repository.",
                     epilog="Exit status: 0 ok; 1 findings, or input that cannot be read (one line names the "
-                           "file); 2 usage error; 70 internal error (rerun with --debug for the traceback); "
-                           "130/143 interrupted by SIGINT/SIGTERM (no report is written).")
+                           "file); 2 usage error, or a file to write that cannot be written (a full disk: one "
+                           "line names the file and the reason; no partial file is left); 70 internal error "
+                           "(rerun with --debug for the traceback); 130/143 interrupted by SIGINT/SIGTERM (no "
+                           "report is written).")
     parser.add_argument("--debug", action="store_true", help="show a traceback on an internal error")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
@@ -257,6 +259,7 @@ def cmd_schemas(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import json
 
+    from scripts.core import outputs
     from scripts.reports import report
 
     check_output_paths([p for p in (args.out, args.markdown_summary) if p])
@@ -265,8 +268,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         report.write(args.out, json.dumps(merged, indent=2) + "\n")
     summary = report.markdown_summary(merged)
     if args.markdown_summary:
-        with open(args.markdown_summary, "a", encoding="utf-8") as stream:
-            stream.write(summary)
+        outputs.append_text(args.markdown_summary, summary)
     print(summary, end="")
     return EXIT_OK if merged["ok"] else EXIT_FINDINGS
 
