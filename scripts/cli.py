@@ -40,8 +40,10 @@ def build_parser() -> Parser:
     parser = Parser(prog="python -m scripts", description="Validation and pull-request tooling for "
                     "the ai-inference-service GitOps repository.",
                     epilog="Exit status: 0 ok; 1 findings, or input that cannot be read (one line names the "
-                           "file); 2 usage error; 70 internal error (rerun with --debug for the traceback); "
-                           "130/143 interrupted by SIGINT/SIGTERM (no report is written).")
+                           "file); 2 usage error, or a file to write that cannot be written (a full disk: one "
+                           "line names the file and the reason; no partial file is left); 70 internal error "
+                           "(rerun with --debug for the traceback); 130/143 interrupted by SIGINT/SIGTERM (no "
+                           "report is written).")
     parser.add_argument("--debug", action="store_true", help="show a traceback on an internal error")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
@@ -257,6 +259,7 @@ def cmd_schemas(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import json
 
+    from scripts.core import outputs
     from scripts.reports import report
 
     check_output_paths([p for p in (args.out, args.markdown_summary) if p])
@@ -265,8 +268,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         report.write(args.out, json.dumps(merged, indent=2) + "\n")
     summary = report.markdown_summary(merged)
     if args.markdown_summary:
-        with open(args.markdown_summary, "a", encoding="utf-8") as stream:
-            stream.write(summary)
+        outputs.append_text(args.markdown_summary, summary)
     print(summary, end="")
     return EXIT_OK if merged["ok"] else EXIT_FINDINGS
 
@@ -456,6 +458,13 @@ def _signals_raise() -> object:
             signal.signal(signum, handler)
 
 
+def _say(message: str) -> None:
+    """The one line a command ends with on stderr; on a terminal it takes the
+    place of validate's progress line rather than following it."""
+    erase = "\r\033[K" if sys.stderr.isatty() else ""
+    print(f"{erase}python -m scripts: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -469,15 +478,14 @@ def main(argv: list[str] | None = None) -> int:
                 return EXIT_USAGE
             return COMMANDS[args.command](args)
     except UsageError as exc:
-        print(f"python -m scripts: error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}")
         return EXIT_USAGE
     except InputError as exc:
-        print(f"python -m scripts: error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}")
         return EXIT_FINDINGS
     except (Interrupted, KeyboardInterrupt) as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-        print(f"python -m scripts: interrupted ({signal.Signals(signum).name}); no report written",
-              file=sys.stderr)
+        _say(f"interrupted ({signal.Signals(signum).name}); no report written")
         return 128 + signum
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -491,6 +499,6 @@ def main(argv: list[str] | None = None) -> int:
 
             frame = traceback.extract_tb(exc.__traceback__)[-1]
             where = f" at {Path(frame.filename).name}:{frame.lineno}"
-        print(f"python -m scripts: internal error: {type(exc).__name__}: {exc}{where} "
-              "(please report it; rerun with --debug for the traceback)", file=sys.stderr)
+        _say(f"internal error: {type(exc).__name__}: {exc}{where} "
+             "(please report it; rerun with --debug for the traceback)")
         return EXIT_INTERNAL

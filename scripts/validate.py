@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from scripts.core.errors import UsageError
 from scripts.core.model import STAGES, Finding, Render, Report, Target
-from scripts.core.processes import stop_pool
+from scripts.core.processes import WorkerPool, stop_pool
 from scripts.loading.discover import discover, select
 from scripts.loading.render import render_findings, render_with_flux
 from scripts.pullrequest.changed import changed_roots
@@ -94,7 +93,7 @@ def run(options: Options) -> Report:
     lint_job: Future | None = None
     # Lint runs in a process of its own: in a thread it would hold this
     # process's GIL while the render threads wait to start the next kustomize.
-    helper = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    helper = WorkerPool(1)
     try:
         progress("discovering roots")
         t0 = time.perf_counter()

@@ -111,6 +111,14 @@ def test_a_window_with_no_data_is_inconclusive(tmp_path, prometheus_url):
     assert proc.returncode == 3, proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize(("path", "reason"), [("/dev/full", "No space left on device"),
+                                            ("/proc/analysis.json", "No such file or directory")])
+def test_a_report_that_cannot_be_written_is_one_line_and_exit_2(prometheus_url, path, reason):
+    proc = canary("analyze", "--env", "prod", "--prometheus", prometheus_url, "--report-json", path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == f"python -m scripts: error: {path}: cannot write: {reason}\n"
+
+
 def test_prometheus_down_is_one_line_and_exit_2():
     import socket
 

@@ -363,7 +363,11 @@ def test_interrupt_stops_children_removes_temp_files_and_writes_no_report(tree, 
     run = subprocess.Popen([sys.executable, "-m", "scripts", "validate", "--repo", str(tree), "--report-json",
                             str(report)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            env=dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(scratch), FAULT_MARKER=marker))
-    time.sleep(3)
+    # Mid-run: while kustomize renders (the workers are started by then).
+    deadline = time.monotonic() + 60
+    while not any(b"kustomize" in _command_line(pid) for pid in _processes_with(marker)):
+        assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+        time.sleep(0.01)
     run.send_signal(signum)
     _, err = run.communicate(timeout=60)
     assert run.returncode == 128 + signum, err
@@ -391,6 +395,13 @@ def _processes_with(marker: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def _command_line(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _git(repo: Path, *args: str) -> None:

@@ -7,6 +7,12 @@ class UsageError(Exception):
     """Bad flags or arguments: exit status 2."""
 
 
+class OutputError(UsageError):
+    """A file we were asked to write cannot be written (a full disk, a path
+    the system refuses): the environment, not a bug; exit status 2, like the
+    unusable path it is. Names the file and the system's reason."""
+
+
 class InputError(Exception):
     """A file the user wrote cannot be read: names the file and line."""
 

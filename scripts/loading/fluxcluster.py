@@ -39,11 +39,11 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scripts.core import processes
 from scripts.core.errors import InputError
 from scripts.core.model import Finding, FluxSource, Render, Resource, Target, finding_for
 from scripts.core.yamlio import load_file
@@ -127,8 +127,8 @@ class RunContext:
 
     def remotes(self) -> set[str]:
         if self._remotes is None:
-            proc = subprocess.run(["git", "-C", str(self.repo), "config", "--get-regexp", r"^remote\..*\.url$"],
-                                  capture_output=True, text=True, check=False)
+            proc = processes.run(["git", "-C", str(self.repo), "config", "--get-regexp", r"^remote\..*\.url$"],
+                                 text=True)
             self._remotes = {normalised_url(line.split(None, 1)[1]) for line in proc.stdout.splitlines()
                              if len(line.split(None, 1)) == 2} if proc.returncode == 0 else set()
         return self._remotes

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import contextlib
 import io
-import subprocess
 import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from scripts.core import processes
 from scripts.core.errors import UsageError
 
 WORKTREE = None  # the `--head` default: the working tree as it is
 
 
 def git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
+    proc = processes.run(["git", "-C", str(repo), *args], text=True)
     if proc.returncode != 0:
         message = (proc.stderr.strip().splitlines() or ["git failed"])[-1]
         raise UsageError(f"git {' '.join(args)}: {message}")
@@ -70,8 +70,7 @@ def tree_at(repo: Path, ref: str | None, paths: list[str] | None = None) -> Iter
                 yield Path(empty)
             return
         pathspec = ["--", *listed]
-    archive = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", commit, *pathspec],
-                             capture_output=True, check=False)
+    archive = processes.run(["git", "-C", str(repo), "archive", "--format=tar", commit, *pathspec])
     if archive.returncode != 0:
         raise UsageError(f"git archive {ref}: {archive.stderr.decode(errors='replace').strip()}")
     with tempfile.TemporaryDirectory(prefix="ref-") as tmp:

@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from scripts.core import processes
 from scripts.core.errors import InputError
 from scripts.core.model import Finding, Render, Resource, SourceRef, Target
 from scripts.core.yamlio import check_duplicate_keys, document_lines, load_all_text, load_file, load_render
@@ -81,8 +82,8 @@ def run_kustomize(command: list[str], limits: Limits) -> tuple[subprocess.Comple
     if prlimit:
         prefix = [prlimit, f"--as={int(limits.render_memory_mib) * 1024 * 1024}", "--"]
     try:
-        proc = subprocess.run(prefix + command, capture_output=True, text=True, encoding="utf-8", errors="replace",
-                              timeout=limits.render_timeout_seconds, check=False, env=kustomize_env(limits))
+        proc = processes.run(prefix + command, text=True, encoding="utf-8", errors="replace",
+                             timeout=limits.render_timeout_seconds, env=kustomize_env(limits))
     except subprocess.TimeoutExpired:
         return None, (f"kustomize did not finish within {limits.render_timeout_seconds:g} s "
                       f"(render_timeout_seconds in {LIMITS_FILE})")
@@ -388,8 +389,10 @@ def _render(repo: Path, targets: list[Target], jobs: int | None, index: SourceIn
             if on_render is not None:
                 on_render(render)
     except BaseException:
-        # Interrupted: start no further kustomize; those running are bounded
-        # by the render timeout (and got the terminal's SIGINT themselves).
+        # Interrupted: start no further kustomize, and wait for those running
+        # (in process groups of their own, out of reach of the terminal's
+        # Ctrl-C: a build takes well under a second, and the render timeout
+        # bounds it), so none outlives the command.
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:

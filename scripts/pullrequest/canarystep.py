@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from scripts.core import outputs
 from scripts.core.errors import InputError, UsageError
 from scripts.pullrequest import analysis, canary, canaryconfig, prometheus
 
@@ -51,10 +52,7 @@ def _namespace(overlay: canary.Overlay) -> str:
 
 
 def _write_report(path: str, data: dict) -> None:
-    try:
-        Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"--report-json {path}: {exc.strerror}") from None
+    outputs.write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def run_analyze(repo: Path, args: argparse.Namespace, step: bool,

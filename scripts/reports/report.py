@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from scripts.core import outputs
 from scripts.core.model import SEVERITIES, STAGES, Finding, Report
 
 TOOL_NAME = "ai-inference-validate"
@@ -186,10 +187,9 @@ def _escape(text: str) -> str:
 
 
 def write(path: str, content: str) -> None:
-    target = Path(path)
-    if target.parent and not target.parent.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(content, encoding="utf-8")
+    """A report file, written whole or not at all (OutputError, exit 2, if
+    the system refuses it)."""
+    outputs.write_text(path, content)
 
 
 def write_json(path: str, report: Report) -> None:

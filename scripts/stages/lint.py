@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from yamllint import linter
 from yamllint import parser as yaml_parser
 from yamllint.config import YamlLintConfig, YamlLintConfigError
 
+from scripts.core import processes
 from scripts.core.errors import InputError
 from scripts.core.model import Finding, Target
 from scripts.loading.discover import SKIP_DIRS
@@ -333,9 +333,9 @@ def _tool(name: str) -> str:
 
 
 def workflow_schema(repo: Path, workflows: list[str]) -> list[Finding]:
-    proc = subprocess.run(
+    proc = processes.run(
         [_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", "-o", "json",
-         *workflows], cwd=repo, capture_output=True, text=True, check=False)
+         *workflows], cwd=repo, text=True)
     try:
         result = json.loads(proc.stdout)
     except json.JSONDecodeError:
@@ -357,9 +357,9 @@ def workflow_schema(repo: Path, workflows: list[str]) -> list[Finding]:
 
 
 def workflow_security(repo: Path, workflows: list[str]) -> list[Finding]:
-    proc = subprocess.run(
+    proc = processes.run(
         [_tool("zizmor"), "--offline", "--format", "json", "--no-progress", *workflows],
-        cwd=repo, capture_output=True, text=True, check=False)
+        cwd=repo, text=True)
     try:
         results = json.loads(proc.stdout or "[]")
     except json.JSONDecodeError:

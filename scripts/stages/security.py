@@ -20,10 +20,8 @@ which `bench` times as the floor.
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import pickle
-import signal
 import tempfile
 import threading
 import time
@@ -37,7 +35,7 @@ import yaml
 
 from scripts.core.errors import InputError
 from scripts.core.model import Finding, Render, Resource, finding_for
-from scripts.core.processes import stop_pool
+from scripts.core.processes import WorkerPool, stop_pool
 from scripts.core.yamlio import load_file
 from scripts.stages.checkov_direct import DirectChecks, Record, version_problem
 from scripts.stages.checkov_runner import CHECKOV_ENV, RunnerChecks
@@ -87,8 +85,7 @@ _WORKER: dict = {}
 
 
 def _worker_init(skips: tuple[str, ...], scratch: str, engine: str = "direct") -> None:
-    # Ctrl-C reaches the whole process group; the parent decides what to do.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGINT is ignored already (WorkerPool): the parent decides what to do.
     os.environ.update(CHECKOV_ENV)
     import logging
 
@@ -166,11 +163,7 @@ class CheckovRun:
             self.scratch.cleanup()
             return
         workers = _workers(engine, jobs, len(renders) if renders is not None else None)
-        # spawn, not fork: this process runs threads (renders, lint), and a
-        # fork copies their locks in whatever state they were.
-        self.pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_worker_init, initargs=(skips, self.scratch.name, engine))
+        self.pool = WorkerPool(workers, initializer=_worker_init, initargs=(skips, self.scratch.name, engine))
         # A spawning pool starts a worker only when work arrives and none is
         # idle: one empty task per worker starts them all now, so checkov's
         # import overlaps discovery and the first renders instead of
