@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from scripts.core.errors import InputError, Interrupted, UsageError
+from scripts.core.errors import InputError, Interrupted, OutputError, UsageError
 from scripts.core.model import STAGES
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -210,20 +210,40 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"note: {args.repo} has no {' and no '.join(missing)}: validating with this project's defaults "
               "(README, \"Validate another repository\")", file=sys.stderr)
     result = run(options)
-    if args.report_json:
-        report.write_json(args.report_json, result)
-    if args.junit:
-        report.write(args.junit, report.to_junit(result))
-    if args.sarif:
-        import json
-
-        report.write(args.sarif, json.dumps(report.to_sarif(result, options.repo), indent=2) + "\n")
+    # The findings first: a report that then cannot be written (a full disk)
+    # must not cost the user the run's answer.
     if args.quiet:
         for finding in result.findings:
             print(report._line(finding))
     else:
         report.human(result, options.stages)
+    sys.stdout.flush()
+    _write_reports(result, options.repo, args)
     return EXIT_OK if result.ok else EXIT_FINDINGS
+
+
+def _write_reports(result, repo: Path, args: argparse.Namespace) -> None:
+    """Every report asked for, each attempted even when another fails; a
+    failure is one line each, and exit status 2 (OutputError)."""
+    import json
+
+    from scripts.reports import report
+
+    writers = [(args.report_json, lambda path: report.write_json(path, result)),
+               (args.junit, lambda path: report.write(path, report.to_junit(result))),
+               (args.sarif, lambda path: report.write(
+                   path, json.dumps(report.to_sarif(result, repo), indent=2) + "\n"))]
+    failures: list[OutputError] = []
+    for path, write in writers:
+        if path:
+            try:
+                write(path)
+            except OutputError as exc:
+                failures.append(exc)
+    for failure in failures[:-1]:
+        print(f"python -m scripts: error: {failure}", file=sys.stderr)
+    if failures:
+        raise failures[-1]
 
 
 def check_output_paths(paths: list[str]) -> None:

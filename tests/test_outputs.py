@@ -162,3 +162,15 @@ def test_an_append_adds_to_what_is_there(tmp_path):
     summary.write_text("# earlier step\n")
     outputs.append_text(summary, "| a | b |\n")
     assert summary.read_text() == "# earlier step\n| a | b |\n"
+
+
+def test_validate_prints_its_answer_and_writes_every_other_report_when_one_fails(tmp_path):
+    """The table comes first and each report is attempted: a full disk under
+    one report costs neither the run's answer nor the other reports."""
+    good = tmp_path / "r.json"
+    proc = cli(*QUICK, "--sarif", "/dev/full", "--report-json", str(good), "--junit", "/proc/j.xml")
+    assert proc.returncode == 2, proc.stderr
+    assert "overlays/dev" in proc.stdout  # the stage table was printed
+    assert proc.stderr == (f"python -m scripts: error: /proc/j.xml: cannot write: No such file or directory\n"
+                           f"python -m scripts: error: /dev/full: cannot write: {FULL}\n")
+    assert json.loads(good.read_text())["ok"] is True
