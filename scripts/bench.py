@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -140,17 +142,16 @@ def measure_changed(out: Path, jobs: int | None, repeat: int = 1) -> tuple[list[
 
     env = dict(os.environ, GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.invalid",
                GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.invalid")
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "bench tree"]):
+    for args in (["init", "-q", "-b", "main"], ["add", "-A", "--", ".", ":!.cache"], ["commit", "-qm", "bench tree"]):
         subprocess.run(["git", "-C", str(out), *args], check=True, capture_output=True, env=env)
     overlay = out / "services" / "svc-001" / "overlays" / "prod"
-    weights = overlay / "canary-weights.yaml"
-    weights.write_text(weights.read_text().replace("value: 90", "value: 80").replace("value: 10", "value: 20"))
+    edit_overlay(out, 10)  # weights no warm run of `run` left them at
 
     changed_runs, single_runs = [], []
     paths: list[str] = []
     for _ in range(repeat):
         started = time.perf_counter()
-        validate(Options(repo=out, targets=[str(overlay)], jobs=jobs))
+        validate(Options(repo=out, targets=[str(overlay)], jobs=jobs, cache=False))
         single_runs.append(time.perf_counter() - started)
 
         started = time.perf_counter()
@@ -189,6 +190,49 @@ def measure_floor(repo: Path, renders: list, jobs: int) -> Floor:
     return Floor(kustomize=render_floor(repo, renders, jobs), checkov=security_floor(repo, renders, jobs))
 
 
+def cpu_seconds() -> float:
+    """CPU-seconds of this process and of every child it has waited for
+    (kustomize, checkov's and lint's workers), user and system."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@dataclass
+class Timed:
+    """One validate: wall seconds and CPU-seconds of every process."""
+
+    wall: float
+    cpu: float
+
+
+def timed(options) -> tuple[Timed, object]:  # noqa: ANN001 - validate's Options, imported late
+    from scripts.validate import run as validate
+
+    cpu0, started = cpu_seconds(), time.perf_counter()
+    result = validate(options)
+    return Timed(time.perf_counter() - started, cpu_seconds() - cpu0), result
+
+
+EDITED_OVERLAY = "services/svc-001/overlays/prod"
+
+
+def edit_overlay(out: Path, number: int) -> None:
+    """A one-line edit of one overlay (the canary weights), different each time."""
+    weights = out / EDITED_OVERLAY / "canary-weights.yaml"
+    text = weights.read_text(encoding="utf-8")
+    new = 80 - number % 20
+    weights.write_text(re.sub(r"value: \d+\n(.*?)value: \d+", f"value: {new}\n\\1value: {100 - new}", text,
+                              count=1, flags=re.S), encoding="utf-8")
+
+
+def _spread(values: list[float]) -> str:
+    """The median, and the range when there are several runs."""
+    middle = f"{statistics.median(values):.2f}"
+    runs = ", ".join(f"{v:.2f}" for v in values)
+    return middle if len(values) == 1 else f"{middle} (median of {len(values)}: {runs})"
+
+
 def _runs(values: list[float]) -> str:
     """The best of several runs, and all of them when there were several."""
     best = f"{min(values):.2f}s"
@@ -205,7 +249,6 @@ def run(services: int, out: Path, report_json: str | None, jobs: int | None = No
     from scripts.reports import report
     from scripts.stages import schema
     from scripts.validate import Options
-    from scripts.validate import run as validate
 
     if services < 1:
         raise UsageError("--services must be at least 1")
@@ -214,14 +257,26 @@ def run(services: int, out: Path, report_json: str | None, jobs: int | None = No
     write_tree(out, services)
     workers = jobs or os.cpu_count() or 1
     totals, floors, result = [], [], None
-    for _ in range(repeat):
-        shutil.rmtree(out / ".cache", ignore_errors=True)  # lint from a cold cache every time
-        latest = validate(Options(repo=out, jobs=jobs, progress=True))
+    colds: list[Timed] = []
+    warms: list[Timed] = []  # nothing changed since the cold run
+    edited: list[Timed] = []  # one overlay edited since the last run
+    alone: list[Timed] = []  # that overlay alone, cold
+    floor_cpu: list[float] = []
+    for number in range(repeat):
+        shutil.rmtree(out / ".cache", ignore_errors=True)  # cold: no lint cache, no render cache
+        cold, latest = timed(Options(repo=out, jobs=jobs, progress=True))
+        colds.append(cold)
         totals.append(latest.timings["total"])
+        cpu0 = cpu_seconds()
         floors.append(measure_floor(out, latest.renders, workers))
+        floor_cpu.append(cpu_seconds() - cpu0)
         if result is None or latest.timings["total"] < result.timings["total"]:
             result = latest
         del latest  # only the fastest run's renders are kept, besides the one running
+        warms.append(timed(Options(repo=out, jobs=jobs))[0])
+        edit_overlay(out, number)
+        edited.append(timed(Options(repo=out, jobs=jobs))[0])
+        alone.append(timed(Options(repo=out, targets=[str(out / EDITED_OVERLAY)], jobs=jobs, cache=False))[0])
     assert result is not None
     if report_json:
         report.write_json(report_json, result)
@@ -239,6 +294,19 @@ def run(services: int, out: Path, report_json: str | None, jobs: int | None = No
     ratio = timings["total"] / floor.seconds
     summary["floor_seconds"] = round(floor.seconds, 3)
     summary["ratio"] = round(ratio, 3)
+    # Paired figures: each run against the one it was measured beside, median of the pairs.
+    cold_wall = [c.wall for c in colds]
+    summary["cold_ratio_median"] = round(statistics.median(
+        c.wall / (f.kustomize + f.checkov) for c, f in zip(colds, floors, strict=True)), 3)
+    summary["cold_cpu_ratio_median"] = round(statistics.median(
+        c.cpu / max(f, 1e-9) for c, f in zip(colds, floor_cpu, strict=True)), 3)
+    summary["warm_seconds"] = round(statistics.median(w.wall for w in warms), 3)
+    summary["warm_ratio"] = round(statistics.median(
+        w.wall / c for w, c in zip([w for w in warms], cold_wall, strict=True)), 3)
+    summary["warm_edit_seconds"] = round(statistics.median(e.wall for e in edited), 3)
+    summary["overlay_cold_seconds"] = round(statistics.median(a.wall for a in alone), 3)
+    summary["warm_edit_ratio"] = round(statistics.median(
+        e.wall / a.wall for e, a in zip(edited, alone, strict=True)), 3)
     # Validation alone (objects already parsed, validators compiled afresh).
     rates = []
     for _ in range(repeat):
@@ -251,6 +319,13 @@ def run(services: int, out: Path, report_json: str | None, jobs: int | None = No
     print(f"floor (alone, same run, {workers} jobs): kustomize {_runs([f.kustomize for f in floors])} + checkov "
           f"{_runs([f.checkov for f in floors])} = {floor.seconds:.2f}s")
     print(f"ratio validate / floor: {ratio:.3f}")
+    print(f"cold (empty cache) / floor measured right after it: median {summary['cold_ratio_median']:.3f} "
+          f"(wall), {summary['cold_cpu_ratio_median']:.3f} (CPU-seconds of every process: "
+          f"{_spread([c.cpu for c in colds])} against {_spread(floor_cpu)})")
+    print(f"warm, nothing changed: {_spread([w.wall for w in warms])}s, {summary['warm_ratio']:.3f}x cold "
+          f"(CPU {_spread([w.cpu for w in warms])}s)")
+    print(f"warm after one overlay edit ({EDITED_OVERLAY}): {_spread([e.wall for e in edited])}s; that overlay "
+          f"alone, cold: {_spread([a.wall for a in alone])}s ({summary['warm_edit_ratio']:.2f}x, median of pairs)")
     print("own work per stage: " + ", ".join(
         f"{stage} {timings[stage]:.2f}s" for stage in ("lint", "schema", "policy")) + f" (of schema, the API server's "
           f"checks {api_seconds:.2f}s)")

@@ -72,6 +72,9 @@ def build_parser() -> Parser:
                           help="with --changed: compare with REF (default: merge base with the default branch)")
     validate.add_argument("--repo", default=".", metavar="DIR", help="repository to validate (default: .)")
     validate.add_argument("-q", "--quiet", action="store_true", help="print findings only, no table")
+    validate.add_argument("--no-cache", dest="cache", action="store_false",
+                          help="neither read nor write the cache of renders and their findings in "
+                               "REPO/.cache/validate/ (safe to delete; not used with --changed)")
 
     diff = commands.add_parser(
         "diff", help="what each root renders at --head versus --base, object by object",
@@ -202,7 +205,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         changed=args.changed, base=args.base, repo=Path(args.repo), targets=args.target,
         stages=list(args.stage or STAGES),
         kubernetes_version=args.kubernetes_version, jobs=args.jobs,
-        shard=parse_shard(args.shard) if args.shard else None, progress=True)
+        shard=parse_shard(args.shard) if args.shard else None, progress=True, cache=args.cache)
     if not options.repo.is_dir():
         raise UsageError(f"--repo {args.repo}: not a directory")
     missing = default_configs(options.repo)

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scripts.core.errors import UsageError
-from scripts.core.model import STAGES, Finding, Render, Report, Target
+from scripts.core.cache import Store, digest
+from scripts.core.errors import InputError, UsageError
+from scripts.core.model import STAGES, Finding, Render, Report, Resource, Target
 from scripts.core.processes import WorkerPool, stop_pool
-from scripts.loading.discover import discover, select
-from scripts.loading.render import render_findings, render_with_flux
+from scripts.core.yamlio import load_render
+from scripts.loading.buildinputs import target_digest
+from scripts.loading.discover import Kustomization, discover, select
+from scripts.loading.render import SourceIndex, _lazy, kubectl_binary, render_findings, render_with_flux
 from scripts.pullrequest.changed import changed_roots
 from scripts.stages import immutable, kustomize_effects, lint, policy, schema, security
 from scripts.stages.policy_support import CONFIG_FILE as POLICY_CONFIG_FILE
 from scripts.stages.policy_support import PolicyConfig
+from scripts.stages.resultcache import RenderEntry, run_fingerprint
 
 
 @dataclass
@@ -30,6 +35,10 @@ class Options:
     changed: bool = False  # only the roots whose render differs from `base`
     base: str | None = None  # with changed: a git ref (None: the merge base with the default branch)
     progress: bool = False
+    cache: bool = True  # read and write .cache/validate/ (never with `changed`)
+
+
+CACHE_DIR = ".cache/validate"
 
 
 def default_configs(repo: Path) -> list[str]:
@@ -86,10 +95,15 @@ def run(options: Options) -> Report:
     if unknown:
         raise UsageError(f"--stage {unknown[0]}: choose from {', '.join(STAGES)}")
 
+    store = Store(repo / CACHE_DIR) if options.cache and not options.changed else None
     # checkov is the slowest stage and runs in worker processes: start them
     # first (their import overlaps discovery), hand each render over as it
-    # is made, and collect the findings last, reported in stage order.
-    checkov = security.CheckovRun(repo, jobs=options.jobs) if "security" in options.stages else None
+    # is made, and collect the findings last, reported in stage order. With
+    # a cache that has entries, they start only when a render is not in it.
+    wants_checkov = "security" in options.stages
+    checkov = security.CheckovRun(repo, jobs=options.jobs) \
+        if wants_checkov and (store is None or not store.has_entries()) else None
+    checks: _StreamedChecks | None = None
     lint_job: Future | None = None
     # Lint runs in a process of its own: in a thread it would hold this
     # process's GIL while the render threads wait to start the next kustomize.
@@ -116,7 +130,11 @@ def run(options: Options) -> Report:
             lint_job = helper.submit(_timed, lint.run, repo, [], files, True)
 
         progress(f"rendering {len(targets)} targets")
-        checks = _StreamedChecks(repo, version, options.stages, checkov)
+        checks = _StreamedChecks(repo, version, options.stages, checkov,
+                                 (lambda: security.CheckovRun(repo, jobs=options.jobs)) if wants_checkov else None)
+        if store is not None:
+            checks.kept = _KeptRenders(repo, store, found.kustomizations,
+                                       _fingerprint(repo, version, options.stages, checks))
         on_render = checks.add
         if selection is not None:  # --changed rendered its choice (Flux builds included) already
             roots = {t.path for t in targets}
@@ -125,20 +143,27 @@ def run(options: Options) -> Report:
             for render in renders:
                 on_render(render)
         else:
-            renders, flux_findings = render_with_flux(repo, targets, found.kustomizations, options.jobs, on_render)
+            renders, flux_findings = render_with_flux(repo, targets, found.kustomizations, options.jobs, on_render,
+                                                      checks.kept.lookup if checks.kept is not None else None)
             findings += flux_findings
         findings += render_findings(renders) + checks.effects_findings(renders)
         timings["render"] = time.perf_counter() - t0
 
         stage_findings = _own_stages(options, repo, renders, timings, progress, lint_job, checks,
                                      selection.base if selection is not None else {})
-        if checkov is not None:
+        if checks.checkov is not None:
             progress("security: waiting for checkov")
-            stage_findings["security"] = checkov.findings()
-            timings["security"] = checkov.seconds
+            stage_findings["security"] = checks.checkov.findings()
+            timings["security"] = checks.checkov.seconds
+        if checks.kept is not None:
+            # Kept renders' findings among the new ones, by render path as checkov's are.
+            stage_findings["security"] = sorted(stage_findings["security"] + checks.kept_security,
+                                                key=lambda f: f.target)
+            checks.kept.save(renders, checks, stage_findings["security"], options.stages)
     except BaseException:
-        if checkov is not None:
-            checkov.stop()
+        running = checks.checkov if checks is not None else checkov
+        if running is not None:
+            running.stop()
         raise
     finally:
         stop_pool(helper)
@@ -161,22 +186,32 @@ class _StreamedChecks:
     rules that need one render. (Run after the last render, they left one
     core idle: 2.5 s at 50 services, 8 s at 200.)"""
 
-    def __init__(self, repo: Path, version: str, stages: list[str], checkov: security.CheckovRun | None):
+    def __init__(self, repo: Path, version: str, stages: list[str], checkov: security.CheckovRun | None,
+                 start_checkov: Callable[[], security.CheckovRun] | None = None):
         self.repo = repo
         # Part of the render stage, which always runs: kustomize entries that select nothing.
         self.effects = kustomize_effects.KustomizeEffects(repo)
         self._effects: dict[str, list[Finding]] = {}
         self.checkov = checkov
+        self.start_checkov = start_checkov  # when checkov is not running yet and a render needs it
+        self.kept: _KeptRenders | None = None
+        self.kept_security: list[Finding] = []
         self.schema = schema.SchemaRun(repo, version) if "schema" in stages else None
         self.policy = policy.PolicyRun(repo, version, PolicyConfig.load(repo),
                                        store=self.schema.store if self.schema is not None else None) \
             if "policy" in stages else None
 
     def add(self, render: Render) -> None:
+        entry = self.kept.hits.get(render.target.path) if self.kept is not None else None
+        if entry is not None:
+            self._add_kept(render, entry)
+            return
         if not render.ok and render.error:
             explained = kustomize_effects.explain_failure(self.repo, render.target, render.error)
             if explained is not None:
                 render.error, render.error_source = explained
+        if self.checkov is None and self.start_checkov is not None:
+            self.checkov = self.start_checkov()
         if self.checkov is not None:
             self.checkov.submit(render)
         if self.schema is not None:
@@ -185,10 +220,136 @@ class _StreamedChecks:
             self.policy.add(render)
         self._effects[render.target.path] = self.effects.check(render)
 
+    def _add_kept(self, render: Render, entry: RenderEntry) -> None:
+        """A render kept from an earlier run: its findings as they were,
+        and the policy rules that read the repository run afresh."""
+        path = render.target.path
+        self._effects[path] = entry.effects
+        self.kept_security += entry.security or []
+        if self.schema is not None:
+            self.schema._results[path] = entry.schema or []
+        if self.policy is not None:
+            t0 = time.perf_counter()
+            kept = entry.policy or {}
+            fresh = [rule for rule in self.policy._per_render if rule.name not in kept]
+            if fresh:
+                render.objects  # noqa: B018 - parsed as PolicyRun.add does
+            for rule in self.policy._per_render:
+                if rule.name in kept:
+                    self.policy._results[(rule.name, path)] = kept[rule.name]
+                elif render.ok:
+                    self.policy._results[(rule.name, path)] = self.policy._check(rule, render)
+            self.policy.seconds += time.perf_counter() - t0
+
     def effects_findings(self, renders: list[Render]) -> list[Finding]:
         """The entries that select nothing, in render order (computed for any render not added yet)."""
         return [f for r in renders
                 for f in (self._effects[r.target.path] if r.target.path in self._effects else self.effects.check(r))]
+
+
+def _fingerprint(repo: Path, version: str, stages: list[str], checks: _StreamedChecks) -> str:
+    try:
+        kubectl: str | None = kubectl_binary()
+    except InputError:
+        kubectl = None
+    missing = checks.policy._missing_tools if checks.policy is not None else []
+    return run_fingerprint(repo, version, stages, kubectl, [m for m in missing if m])
+
+
+def cacheable_rule(rule: policy.Rule) -> bool:
+    """A per-render rule whose result depends on the render and the
+    configuration only; one that reads the repository runs every time."""
+    return "repo" not in rule.params
+
+
+class _KeptRenders:
+    """This run's use of .cache/validate/: renders looked up by their
+    build's inputs while the others render, and stored at the end."""
+
+    def __init__(self, repo: Path, store: Store, kustomizations: dict[str, Kustomization], fingerprint: str):
+        self.repo = repo
+        self.store = store
+        self.kustomizations = kustomizations
+        self.fingerprint = fingerprint
+        self.index = SourceIndex(repo)
+        self.keys: dict[str, str] = {}  # target path -> its entry's key
+        self.hits: dict[str, RenderEntry] = {}
+
+    def lookup(self, target: Target) -> Render | None:
+        """The kept render of this target (called from the render threads)."""
+        inputs = target_digest(self.repo, target, self.kustomizations)
+        if inputs is None:
+            return None
+        key = digest(self.fingerprint, inputs)
+        self.keys[target.path] = key
+        value = self.store.get(key)
+        if value is None:
+            return None
+        try:
+            entry = RenderEntry.from_json(value)
+        except ValueError:
+            return None
+        self.hits[target.path] = entry
+        return self._render(target, entry)
+
+    def _render(self, target: Target, entry: RenderEntry) -> Render:
+        if entry.error is not None or entry.text is None:
+            return Render(target=target, text=entry.text, error=entry.error, error_source=entry.error_source)
+        if entry.object_sources is None:
+            return _lazy(target, entry.text, self.index)
+        text, sources = entry.text, entry.object_sources
+        render = Render(target=target, text=text)
+
+        def parse() -> list[Resource]:
+            try:
+                docs = [d for d in load_render(text, target.path) if isinstance(d, dict)]
+            except InputError as exc:
+                render.error = f"kustomize output is not YAML: {exc.message}"
+                return []
+            if len(docs) != len(sources):  # not the text these sources were found for: find them again
+                return _lazy(target, text, self.index).objects
+            return [Resource(doc=doc, source=source) for doc, source in zip(docs, sources, strict=True)]
+        render._parse = parse
+        return render
+
+    def save(self, renders: list[Render], checks: _StreamedChecks, security_findings: list[Finding],
+             stages: list[str]) -> None:
+        """Store each render made this run with every per-render result of
+        the stages chosen; a render missing one of them is not stored."""
+        if "security" in stages and checks.checkov is not None and checks.checkov.refused:
+            return  # checkov refused to run: nothing it would have found can be kept
+        by_target: dict[str, list[Finding]] = {}
+        for finding in security_findings:
+            by_target.setdefault(finding.target, []).append(finding)
+        cached_rules = [rule for rule in checks.policy._per_render if cacheable_rule(rule)] \
+            if checks.policy is not None else []
+        for render in renders:
+            path = render.target.path
+            key = self.keys.get(path)
+            if key is None or path in self.hits or path not in checks._effects:
+                continue
+            schema_findings = None
+            if checks.schema is not None:
+                schema_findings = checks.schema._results.get(path)
+                if schema_findings is None:
+                    continue
+            security_found = by_target.get(path, []) if "security" in stages else None
+            if security_found is not None and any(f.rule == "checkov-failed" for f in security_found):
+                continue  # a worker that died says nothing about the render
+            policy_found = None
+            if checks.policy is not None:
+                policy_found = {}
+                if render.ok:
+                    results = {rule.name: checks.policy._results.get((rule.name, path)) for rule in cached_rules}
+                    if any(v is None for v in results.values()):
+                        continue
+                    policy_found = {name: found for name, found in results.items() if found is not None}
+            entry = RenderEntry(
+                text=render.text, error=render.error, error_source=render.error_source,
+                object_sources=[o.source for o in render._objects] if render._objects is not None else None,
+                effects=checks._effects[path], schema=schema_findings, security=security_found,
+                policy=policy_found)
+            self.store.put(key, entry.as_json())
 
 
 def _own_stages(options: Options, repo: Path, renders: list[Render], timings: dict[str, float], progress: Progress,

@@ -43,7 +43,9 @@ def test_bench_prints_the_contract_as_its_last_line(tmp_path):
                           env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert set(result) == {"services", "targets", "objects", "seconds", "peak_rss_mb", "floor_seconds", "ratio"}
+    assert set(result) == {"services", "targets", "objects", "seconds", "peak_rss_mb", "floor_seconds", "ratio",
+                           "cold_ratio_median", "cold_cpu_ratio_median", "warm_seconds", "warm_ratio",
+                           "warm_edit_seconds", "overlay_cold_seconds", "warm_edit_ratio"}
     assert result["floor_seconds"] > 0
     assert result["ratio"] == pytest.approx(result["seconds"]["total"] / result["floor_seconds"], abs=0.01)
     assert "floor (alone, same run" in proc.stdout and "ratio validate / floor" in proc.stdout
@@ -56,6 +58,11 @@ def test_bench_prints_the_contract_as_its_last_line(tmp_path):
     assert result["services"] == 1 and result["targets"] == 11 and result["objects"] > 150
     assert set(result["seconds"]) == {"render", "lint", "schema", "security", "policy", "total"}
     assert result["peak_rss_mb"] > 0
+    # The warm runs take their renders from the cache the cold run left: faster than cold.
+    assert 0 < result["warm_ratio"] < 1 and result["warm_seconds"] < result["seconds"]["total"]
+    assert result["warm_edit_seconds"] > 0 and result["overlay_cold_seconds"] > 0
+    assert "warm, nothing changed: " in proc.stdout and "warm after one overlay edit" in proc.stdout
+    assert "median of 2" in next(line for line in proc.stdout.splitlines() if line.startswith("warm, nothing"))
     assert json.loads((tmp_path / "r.json").read_text())["ok"] is True
 
 

@@ -317,7 +317,12 @@ def render_target(repo: Path, target: Target, index: SourceIndex, kubectl: str, 
     return _lazy(target, proc.stdout, index)
 
 
-def _render_one(repo: Path, target: Target, index: SourceIndex, kubectl: str, limits: Limits) -> Render:
+def _render_one(repo: Path, target: Target, index: SourceIndex, kubectl: str, limits: Limits,
+                cached: Callable[[Target], Render | None] | None = None) -> Render:
+    if cached is not None:  # a render kept from an earlier run, when its inputs are unchanged
+        kept = cached(target)
+        if kept is not None:
+            return kept
     try:
         return render_target(repo, target, index, kubectl, limits)
     except InputError as exc:  # a file of the build that cannot be read: that root's finding
@@ -335,18 +340,20 @@ def render_all(repo: Path, targets: list[Target], jobs: int | None = None,
 
 
 def render_with_flux(repo: Path, targets: list[Target], kustomizations: dict, jobs: int | None = None,
-                     on_render: Callable[[Render], None] | None = None) -> tuple[list[Render], list[Finding]]:
+                     on_render: Callable[[Render], None] | None = None,
+                     cached: Callable[[Target], Render | None] | None = None) -> tuple[list[Render], list[Finding]]:
     """Render the roots and every Flux Kustomization they declare (built as
     kustomize-controller would), sorted by path; plus the findings about the
     Flux objects themselves. A cluster root's Flux builds are queued as soon
-    as it is rendered, so kustomize never waits for the expansion."""
-    renders, findings = _render(repo, targets, jobs, None, on_render, None, kustomizations)
+    as it is rendered, so kustomize never waits for the expansion. `cached`
+    may give a target's render instead of kustomize (None: render it)."""
+    renders, findings = _render(repo, targets, jobs, None, on_render, None, kustomizations, cached)
     return sorted(renders, key=lambda r: r.target.path), findings
 
 
 def _render(repo: Path, targets: list[Target], jobs: int | None, index: SourceIndex | None,
-            on_render: Callable[[Render], None] | None, limits: Limits | None, kustomizations: dict | None
-            ) -> tuple[list[Render], list[Finding]]:
+            on_render: Callable[[Render], None] | None, limits: Limits | None, kustomizations: dict | None,
+            cached: Callable[[Target], Render | None] | None = None) -> tuple[list[Render], list[Finding]]:
     if not targets:
         return [], []
     kubectl = kubectl_binary()
@@ -363,7 +370,7 @@ def _render(repo: Path, targets: list[Target], jobs: int | None, index: SourceIn
     done: queue.SimpleQueue[tuple[int, Future]] = queue.SimpleQueue()
 
     def submit(number: int, target: Target) -> None:
-        future = pool.submit(_render_one, repo, target, index, kubectl, limits)
+        future = pool.submit(_render_one, repo, target, index, kubectl, limits, cached)
         future.add_done_callback(lambda f: done.put((number, f)))
 
     try:
