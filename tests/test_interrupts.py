@@ -150,7 +150,7 @@ STAGE_LINES = ["rendering ", "lint: ", "schema: ", "policy: ", "security: waitin
 @pytest.mark.parametrize("line", STAGE_LINES)
 def test_validate_interrupted_at_each_stage(tmp_path, line):
     report = tmp_path / "report.json"
-    run = TerminalRun(["validate", "--repo", str(REPO), "--report-json", str(report)])
+    run = TerminalRun(["validate", "--no-cache", "--repo", str(REPO), "--report-json", str(report)])
     run.wait_for(run.printed(line), f"the progress line {line!r}")
     run.interrupt_now()
     assert_interrupted_cleanly(run, report)
@@ -164,7 +164,7 @@ def test_validate_interrupted_at_each_stage(tmp_path, line):
 @pytest.mark.parametrize("delay", [0.0, 0.03, 0.06, 0.1, 0.15, 0.25])
 def test_validate_interrupted_while_checkov_workers_start(tmp_path, delay):
     report = tmp_path / "report.json"
-    run = TerminalRun(["validate", "--stage", "security", "--repo", str(REPO), "--report-json", str(report)])
+    run = TerminalRun(["validate", "--no-cache", "--stage", "security", "--repo", str(REPO), "--report-json", str(report)])
     run.wait_for(run.has_process("multiprocessing.spawn"), "a worker process")
     time.sleep(delay)
     run.interrupt()
@@ -173,7 +173,7 @@ def test_validate_interrupted_while_checkov_workers_start(tmp_path, delay):
 
 def test_validate_interrupted_while_kustomize_runs(tmp_path):
     report = tmp_path / "report.json"
-    run = TerminalRun(["validate", "--repo", str(REPO), "--report-json", str(report)])
+    run = TerminalRun(["validate", "--no-cache", "--repo", str(REPO), "--report-json", str(report)])
     run.wait_for(run.has_process("kustomize"), "a kustomize process")
     run.interrupt()
     assert_interrupted_cleanly(run, report)
@@ -184,7 +184,7 @@ def test_validate_interrupted_while_lint_runs_a_checker(tmp_path, checker):
     """The checker is the lint worker's child: it goes with the worker."""
     assert any((REPO / ".github/workflows").glob("*.y*ml")), "the repository's workflows are what lint checks"
     report = tmp_path / "report.json"
-    run = TerminalRun(["validate", "--repo", str(REPO), "--report-json", str(report)])
+    run = TerminalRun(["validate", "--no-cache", "--repo", str(REPO), "--report-json", str(report)])
     run.wait_for(run.has_process(checker), f"a {checker} process")
     run.interrupt()
     assert_interrupted_cleanly(run, report)
