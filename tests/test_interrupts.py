@@ -164,7 +164,8 @@ def test_validate_interrupted_at_each_stage(tmp_path, line):
 @pytest.mark.parametrize("delay", [0.0, 0.03, 0.06, 0.1, 0.15, 0.25])
 def test_validate_interrupted_while_checkov_workers_start(tmp_path, delay):
     report = tmp_path / "report.json"
-    run = TerminalRun(["validate", "--no-cache", "--stage", "security", "--repo", str(REPO), "--report-json", str(report)])
+    run = TerminalRun(["validate", "--no-cache", "--stage", "security", "--repo", str(REPO),
+                       "--report-json", str(report)])
     run.wait_for(run.has_process("multiprocessing.spawn"), "a worker process")
     time.sleep(delay)
     run.interrupt()
