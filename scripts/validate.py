@@ -9,19 +9,25 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scripts.core.cache import Store, digest
+from scripts.core.cache import Store, digest, tree_digest
 from scripts.core.errors import InputError, UsageError
 from scripts.core.model import STAGES, Finding, Render, Report, Resource, Target
 from scripts.core.processes import WorkerPool, stop_pool
 from scripts.core.yamlio import load_render
-from scripts.loading.buildinputs import target_digest
+from scripts.loading.buildinputs import InputDigests
 from scripts.loading.discover import Kustomization, discover, select
 from scripts.loading.render import SourceIndex, _lazy, kubectl_binary, render_findings, render_with_flux
 from scripts.pullrequest.changed import changed_roots
 from scripts.stages import immutable, kustomize_effects, lint, policy, schema, security
 from scripts.stages.policy_support import CONFIG_FILE as POLICY_CONFIG_FILE
 from scripts.stages.policy_support import PolicyConfig
-from scripts.stages.resultcache import RenderEntry, run_fingerprint
+from scripts.stages.resultcache import (
+    REPOSITORY_SKIP,
+    RenderEntry,
+    policy_results_from_json,
+    policy_results_json,
+    run_fingerprint,
+)
 
 
 @dataclass
@@ -221,25 +227,17 @@ class _StreamedChecks:
         self._effects[render.target.path] = self.effects.check(render)
 
     def _add_kept(self, render: Render, entry: RenderEntry) -> None:
-        """A render kept from an earlier run: its findings as they were,
-        and the policy rules that read the repository run afresh."""
+        """A render kept from an earlier run: its findings as they were."""
         path = render.target.path
         self._effects[path] = entry.effects
         self.kept_security += entry.security or []
         if self.schema is not None:
             self.schema._results[path] = entry.schema or []
         if self.policy is not None:
-            t0 = time.perf_counter()
-            kept = entry.policy or {}
-            fresh = [rule for rule in self.policy._per_render if rule.name not in kept]
-            if fresh:
-                render.objects  # noqa: B018 - parsed as PolicyRun.add does
-            for rule in self.policy._per_render:
-                if rule.name in kept:
-                    self.policy._results[(rule.name, path)] = kept[rule.name]
-                elif render.ok:
-                    self.policy._results[(rule.name, path)] = self.policy._check(rule, render)
-            self.policy.seconds += time.perf_counter() - t0
+            # The rules it holds no result of run at the end (PolicyRun.finish),
+            # unless the run's policy results are kept too (_KeptRenders.restore_policy).
+            for rule, found in (entry.policy or {}).items():
+                self.policy._results[(rule, path)] = found
 
     def effects_findings(self, renders: list[Render]) -> list[Finding]:
         """The entries that select nothing, in render order (computed for any render not added yet)."""
@@ -253,13 +251,22 @@ def _fingerprint(repo: Path, version: str, stages: list[str], checks: _StreamedC
     except InputError:
         kubectl = None
     missing = checks.policy._missing_tools if checks.policy is not None else []
-    return run_fingerprint(repo, version, stages, kubectl, [m for m in missing if m])
+    programs = tuple(rule.requires for rule in checks.policy.rules if rule.requires) if checks.policy else ()
+    return run_fingerprint(repo, version, stages, kubectl, [m for m in missing if m], programs=programs)
 
 
 def cacheable_rule(rule: policy.Rule) -> bool:
     """A per-render rule whose result depends on the render and the
-    configuration only; one that reads the repository runs every time."""
-    return "repo" not in rule.params
+    configuration only, or that reads the repository only to locate fields
+    in the render's own build files (which the render's key holds)."""
+    return "repo" not in rule.params or rule.reads == "build"
+
+
+def _run_wide_rules(run: policy.PolicyRun) -> list[policy.Rule]:
+    """The rules whose results are not kept with each render: those over
+    every render, and those that read the repository beyond the build."""
+    kept = {rule.name for rule in run._per_render if cacheable_rule(rule)}
+    return [rule for rule in run.rules if rule.name not in kept and rule.requires not in run._missing_tools]
 
 
 class _KeptRenders:
@@ -272,12 +279,52 @@ class _KeptRenders:
         self.kustomizations = kustomizations
         self.fingerprint = fingerprint
         self.index = SourceIndex(repo)
+        self.inputs = InputDigests(repo, kustomizations)
         self.keys: dict[str, str] = {}  # target path -> its entry's key
         self.hits: dict[str, RenderEntry] = {}
+        self.policy_kept = False  # the run-wide policy results came from the cache
+        self._repository: str | None = None  # every file's digest, for the run-wide policy key
+
+    def _policy_key(self, renders: list[Render]) -> str | None:
+        """The key of the run-wide policy results: every render's key, and
+        every file of the repository (such a rule may read any of them, as
+        the image-marker scan does), so any edit anywhere recomputes them."""
+        keys = [self.keys.get(r.target.path) for r in renders]
+        if not renders or any(k is None for k in keys):
+            return None
+        if self._repository is None:  # once per run: restore and save ask for the same
+            self._repository = tree_digest(self.repo, skip=REPOSITORY_SKIP)
+        return digest(self.fingerprint, "run-wide policy", self._repository,
+                      *(f"{r.target.path}={k}" for r, k in zip(renders, keys, strict=True)))
+
+    def restore_policy(self, run: policy.PolicyRun, renders: list[Render]) -> None:
+        """The run-wide rules' results of an earlier run with the same inputs,
+        all of them or none."""
+        key = self._policy_key(renders)
+        value = self.store.get(key) if key is not None else None
+        try:
+            kept = policy_results_from_json(value, [r.name for r in _run_wide_rules(run)],
+                                            [r.target.path for r in renders if r.ok]) if value is not None else None
+        except ValueError:
+            kept = None
+        if kept is not None:
+            run._results.update(kept)
+            self.policy_kept = True
+
+    def save_policy(self, run: policy.PolicyRun, renders: list[Render]) -> None:
+        key = None if self.policy_kept else self._policy_key(renders)
+        if key is None:
+            return
+        paths = [r.target.path for r in renders if r.ok]
+        results = {(rule.name, path): run._results.get((rule.name, path))
+                   for rule in _run_wide_rules(run) for path in paths}
+        if any(found is None for found in results.values()):
+            return  # a rule that did not run on every render (none ran when nothing rendered)
+        self.store.put(key, policy_results_json(results))
 
     def lookup(self, target: Target) -> Render | None:
         """The kept render of this target (called from the render threads)."""
-        inputs = target_digest(self.repo, target, self.kustomizations)
+        inputs = self.inputs.target_digest(target)
         if inputs is None:
             return None
         key = digest(self.fingerprint, inputs)
@@ -380,6 +427,10 @@ def _own_stages(options: Options, repo: Path, renders: list[Render], timings: di
         timings["api"] = checks.schema.api.seconds  # the API server's validation, part of schema
     if checks.policy is not None:
         progress("policy: tests/policy")
+        if checks.kept is not None:
+            checks.kept.restore_policy(checks.policy, renders)
         stage_findings["policy"] = checks.policy.finish(renders)
+        if checks.kept is not None:
+            checks.kept.save_policy(checks.policy, renders)
         timings["policy"] = checks.policy.seconds
     return stage_findings

@@ -431,3 +431,16 @@ spec:
     assert renders["clusters/z#web"].target.directory == "services/Web"
     assert list(objects(renders["clusters/z#api"])) == ["ConfigMap/api"]  # a generated kustomization in it
     assert [(f.target, f.rule) for f in findings] == [("clusters/z#none", "flux-source-missing")]
+
+
+def test_only_renders_with_a_flux_object_are_read_for_flux_objects():
+    """A Flux build labels every object kustomize.toolkit.fluxcd.io/name: that
+    label is no Flux object, and such a render is not parsed for one; an
+    object of a Flux API is found whatever the quoting of its apiVersion."""
+    from scripts.loading.fluxcluster import _FLUX_API_LINE
+
+    labelled = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels:\n    kustomize.toolkit.fluxcd.io/name: x\n"
+    assert not _FLUX_API_LINE.search(labelled)
+    for line in ("apiVersion: kustomize.toolkit.fluxcd.io/v1", 'apiVersion: "source.toolkit.fluxcd.io/v1"',
+                 "apiVersion: 'source.extensions.fluxcd.io/v1beta1'"):
+        assert _FLUX_API_LINE.search(labelled + "---\n" + line + "\nkind: X\n"), line

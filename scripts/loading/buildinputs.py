@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from scripts.core.cache import digest, file_digest
@@ -45,14 +46,71 @@ class Uncacheable(Exception):
     """A build input that cannot be named: the build is not cached."""
 
 
-def _path_state(repo: Path, path: Path) -> str:
+class InputDigests:
+    """target_digest for the roots of one run: the files, kustomizations and
+    paths the builds share (every service's base) are read once per run,
+    not once per root. Only within a run: the next run reads them again."""
+
+    def __init__(self, repo: Path, kustomizations: dict[str, Kustomization]):
+        self.repo = repo
+        self.kustomizations = kustomizations
+        self._states: dict[str, list[str] | Uncacheable] = {}
+        self._sources: dict[str, list[str]] = {}
+        self._real_repo = os.path.realpath(repo)
+        self._realpath = _RealPaths()
+        # The kustomizations discovery read in this run, by file.
+        self._read = {k.file: k.doc for k in kustomizations.values() if k.doc is not None}
+
+    def kustomization_states(self, file: str) -> list[str]:
+        known = self._states.get(file)
+        if known is None:
+            try:
+                known = _kustomization_states(self.repo, file, self._read.get(file), self._real_repo, self._realpath)
+            except Uncacheable as exc:
+                known = exc
+            self._states[file] = known
+        if isinstance(known, Uncacheable):
+            raise known
+        return known
+
+    def source_state(self, file: str) -> list[str]:
+        known = self._sources.get(file)
+        if known is None:
+            known = self._sources[file] = _source_state(self.repo, file, self._real_repo, self._realpath)
+        return known
+
+    def target_digest(self, target: Target) -> str | None:
+        return target_digest(self.repo, target, self.kustomizations, self)
+
+
+class _RealPaths:
+    """os.path.realpath with each directory resolved once: the real path of
+    DIR/NAME is that of DIR joined with NAME, unless NAME is itself a link."""
+
+    def __init__(self) -> None:
+        self._directories: dict[str, str] = {}
+
+    def __call__(self, path: str) -> str:
+        head, tail = os.path.split(path)
+        if not head or tail in ("", ".", ".."):
+            return os.path.realpath(path)
+        parent = self._directories.get(head)
+        if parent is None:
+            parent = self._directories[head] = os.path.realpath(head)
+        candidate = os.path.join(parent, tail)
+        return os.path.realpath(candidate) if os.path.islink(candidate) else candidate
+
+
+def _path_state(repo: Path, path: Path | str, real_repo: str | None = None,
+                realpath: Callable[[str], str] = os.path.realpath) -> str:
     """What a named path is, as kustomize will find it."""
     try:
-        real = os.path.realpath(path)
+        real = realpath(os.fspath(path))
     except (OSError, ValueError):
         return "unresolvable"
-    inside = os.path.relpath(real, os.path.realpath(repo)).replace(os.sep, "/")
-    where = inside if not inside.startswith("..") else "outside:" + real
+    top = real_repo or os.path.realpath(repo)
+    inside = "." if real == top else real[len(top) + 1:] if real.startswith(top + os.sep) else None
+    where = inside.replace(os.sep, "/") if inside is not None else "outside:" + real
     if os.path.isdir(real):
         present = ",".join(n for n in KUSTOMIZATION_FILES if os.path.isfile(os.path.join(real, n)))
         return f"dir:{where}:{present}"
@@ -61,19 +119,22 @@ def _path_state(repo: Path, path: Path) -> str:
     return "missing" if not os.path.lexists(path) else f"dangling:{where}"
 
 
-def _kustomization_states(repo: Path, file: str) -> list[str]:
-    """The state of every local path one kustomization names."""
+def _kustomization_states(repo: Path, file: str, doc: dict | None = None, real_repo: str | None = None,
+                          realpath: Callable[[str], str] = os.path.realpath) -> list[str]:
+    """The state of every local path one kustomization names (`doc`: the
+    file as discovery read it in this run, else it is read here)."""
     path = repo / file
-    try:
-        doc = load_file(path, file)
-    except InputError:
-        return ["unparsable"]  # its bytes are in the key; kustomize reports it
+    if doc is None:
+        try:
+            doc = load_file(path, file)
+        except InputError:
+            return ["unparsable"]  # its bytes are in the key; kustomize reports it
     if not isinstance(doc, dict):
         return ["not-a-mapping"]
     for key in UNFOLLOWED_FIELDS:
         if doc.get(key):
             raise Uncacheable(f"{file}: {key}")
-    directory = path.parent
+    directory = str(path.parent)
     states = []
     for key in ("resources", "components", "bases"):
         entries = doc.get(key)
@@ -82,7 +143,7 @@ def _kustomization_states(repo: Path, file: str) -> list[str]:
                 continue
             if _is_remote(entry):
                 raise Uncacheable(f"{file}: remote {entry}")
-            states.append(f"{key}:{entry}={_path_state(repo, directory / entry)}")
+            states.append(f"{key}:{entry}={_path_state(repo, os.path.join(directory, entry), real_repo, realpath)}")
     try:
         named = _file_entries(doc)
     except (AttributeError, TypeError):  # a shape discovery reports; its bytes are in the key
@@ -90,11 +151,12 @@ def _kustomization_states(repo: Path, file: str) -> list[str]:
     for entry in named:
         if isinstance(entry, str) and "://" in entry:
             raise Uncacheable(f"{file}: remote {entry}")
-        states.append(f"file:{entry}={_path_state(repo, directory / entry)}")
+        states.append(f"file:{entry}={_path_state(repo, os.path.join(directory, str(entry)), real_repo, realpath)}")
     return states
 
 
-def _source_state(repo: Path, file: str) -> list[str]:
+def _source_state(repo: Path, file: str, real_repo: str | None = None,
+                  realpath: Callable[[str], str] = os.path.realpath) -> list[str]:
     path = repo / file
     link = ""
     try:
@@ -102,10 +164,11 @@ def _source_state(repo: Path, file: str) -> list[str]:
             link = os.readlink(path)
     except OSError:
         link = "unreadable-link"
-    return [file, file_digest(path), link, _path_state(repo, path)]
+    return [file, file_digest(path), link, _path_state(repo, path, real_repo, realpath)]
 
 
-def _flux_state(repo: Path, target: Target, kustomizations: dict[str, Kustomization]) -> list[str]:
+def _flux_state(repo: Path, target: Target, kustomizations: dict[str, Kustomization], memo: InputDigests
+                ) -> list[str]:
     flux = target.flux
     if flux is None:
         return []
@@ -121,22 +184,24 @@ def _flux_state(repo: Path, target: Target, kustomizations: dict[str, Kustomizat
         parts.append(f"component:{component}={_path_state(repo, repo / directory)}")
         files, _, _ = closure(kustomizations, directory)
         for file in files:
-            parts += _source_state(repo, file)
+            parts += memo.source_state(file)
             if Path(file).name in KUSTOMIZATION_FILES:
-                parts += _kustomization_states(repo, file)
+                parts += memo.kustomization_states(file)
     return parts
 
 
-def target_digest(repo: Path, target: Target, kustomizations: dict[str, Kustomization]) -> str | None:
+def target_digest(repo: Path, target: Target, kustomizations: dict[str, Kustomization],
+                  memo: InputDigests | None = None) -> str | None:
     """The digest of everything this root's build reads; None if that cannot be named."""
+    memo = memo or InputDigests(repo, kustomizations)
     parts = [target.path, target.directory, str(target.generated), ",".join(target.resource_files),
              _path_state(repo, repo / target.directory)]
     try:
         for file in target.sources:
-            parts += _source_state(repo, file)
+            parts += memo.source_state(file)
             if Path(file).name in KUSTOMIZATION_FILES:
-                parts += _kustomization_states(repo, file)
-        parts += _flux_state(repo, target, kustomizations)
+                parts += memo.kustomization_states(file)
+        parts += _flux_state(repo, target, kustomizations, memo)
     except Uncacheable:
         return None
     local = target.flux is None or target.flux.artifact is None

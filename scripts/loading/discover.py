@@ -45,6 +45,8 @@ class Kustomization:
     resource_files: list[str] = field(default_factory=list)  # files listed as resources
     error: InputError | None = None
     generated: bool = False  # no kustomization file: the one kustomize-controller generates
+    # The file as read (a mapping), for what else reads it in the same run.
+    doc: dict | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -152,6 +154,7 @@ def read_kustomization(repo: Path, directory: Path) -> Kustomization:
     except InputError as exc:
         result.error = exc
         return result
+    result.doc = doc
     result.files.append(result.file)
     for key in ("resources", "components", "bases"):
         for entry in doc.get(key) or []:

@@ -187,9 +187,12 @@ class Cluster:
         """Take in one render of this cluster; the builds that can now be made."""
         self.renders.append(render)
         # Kustomizations, sources and generators are all Flux APIs: a render
-        # whose text names none brings nothing new, and is not parsed here
-        # (it is parsed later, while checkov reads its text).
-        if "fluxcd.io/" not in (render.text or ""):
+        # with no object of one brings nothing new, and is not parsed here
+        # (it is parsed later, while checkov reads its text). kustomize writes
+        # each object's apiVersion first, at the start of a line; the label
+        # kustomize.toolkit.fluxcd.io/name on every object of a Flux build
+        # is no such line.
+        if not _FLUX_API_LINE.search(render.text or ""):
             return []
         new = []
         for obj in render.objects:
@@ -510,6 +513,9 @@ class Cluster:
             if state.get(node) is None:
                 visit(node, [node])
         return findings
+
+
+_FLUX_API_LINE = re.compile(r"""^apiVersion:[ \t]*["']?[^\s"']*fluxcd\.io/""", re.MULTILINE)
 
 
 def declares_flux(render: Render) -> bool:

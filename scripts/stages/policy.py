@@ -90,6 +90,10 @@ class Rule:
     check: Callable[..., list[Violation]]
     params: tuple[str, ...]
     requires: str | None = None  # a program the rule needs; skipped without it, as its test is
+    # "build": the rule reads the repository only to locate a field in the
+    # render's own build inputs (a patch, a generator's file), so its result
+    # depends on nothing the render's cache key does not hold.
+    reads: str | None = None
 
 
 def load_rules(package: str = "tests.policy") -> list[Rule]:
@@ -109,7 +113,7 @@ def load_rules(package: str = "tests.policy") -> list[Rule]:
                 continue
             rules.append(Rule(name=name.removeprefix("test_"), check=check,
                               params=tuple(inspect.signature(check).parameters),
-                              requires=getattr(check, "requires", None)))
+                              requires=getattr(check, "requires", None), reads=getattr(check, "reads", None)))
     return rules
 
 
@@ -218,8 +222,10 @@ class PolicyRun:
                                                     "rule (Debian package prometheus)"))
                 continue
             for render in renders:
-                known = self._results.get((rule.name, render.target.path))
-                findings += known if known is not None else self._check(rule, render)
+                key = (rule.name, render.target.path)
+                if key not in self._results:
+                    self._results[key] = self._check(rule, render)
+                findings += self._results[key]
         return findings
 
 

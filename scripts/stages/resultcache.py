@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,10 @@ REPOSITORY_FILES = (".yamllint.yaml", ".yamllint", ".yamllint.yml", ".sourceigno
 # Environment variables kustomize or kubectl read.
 ENVIRONMENT_PREFIXES = ("KUSTOMIZE_", "KUBECTL_", "KUBECONFIG", "GODEBUG", "GOFLAGS", "CHECKOV_")
 ENTRY_VERSION = 1
+# Directories of the validated repository no policy rule reads: version
+# control, caches and environments (the run-wide policy key hashes the rest).
+REPOSITORY_SKIP = (".git", ".cache", "__pycache__", ".venv", "venv", "node_modules", ".pytest_cache",
+                   ".ruff_cache")
 FINDING_FIELDS = ("stage", "target", "rule", "severity", "message", "kind", "name", "namespace", "file", "line")
 
 
@@ -65,10 +70,13 @@ def _binary_identity(path: str | None) -> str:
 
 
 def run_fingerprint(repo: Path, kubernetes_version: str, stages: list[str], kubectl: str | None,
-                    missing_tools: list[str], project: Path | None = None) -> str:
+                    missing_tools: list[str], project: Path | None = None, programs: tuple[str, ...] = ()) -> str:
+    """`programs`: the programs the policy rules run (promtool), by the
+    binary found on PATH, as kubectl is."""
     project = project or PROJECT
     parts: list[str] = [f"entry {ENTRY_VERSION}", sys.version, str(repo), kubernetes_version,
                         ",".join(sorted(stages)), ",".join(sorted(set(missing_tools))), _binary_identity(kubectl)]
+    parts += [f"{name}={_binary_identity(shutil.which(name))}" for name in sorted(set(programs))]
     parts += [f"{t}={tree_digest(project / t)}" for t in PROJECT_TREES]
     parts += [f"{f}={file_digest(project / f)}" for f in PROJECT_FILES]
     parts += [f"repo:{t}={tree_digest(repo / t)}" for t in REPOSITORY_TREES]
@@ -157,3 +165,29 @@ class RenderEntry:
             security=None if value.get("security") is None else _findings(value["security"]),
             policy=None if policy is None else {rule: _findings(found) for rule, found in policy.items()},
         )
+
+
+def policy_results_json(results: dict[tuple[str, str], list[Finding]]) -> dict[str, Any]:
+    """The run-wide policy results: per rule, per render path, its findings."""
+    rules: dict[str, dict[str, list]] = {}
+    for (rule, path), found in results.items():
+        rules.setdefault(rule, {})[path] = [finding_json(f) for f in found]
+    return {"version": ENTRY_VERSION, "rules": rules}
+
+
+def policy_results_from_json(value: Any, rules: list[str], paths: list[str]) -> dict[tuple[str, str], list[Finding]]:
+    """The results for exactly these rules on exactly these renders, or
+    ValueError (then the entry is a miss)."""
+    if not isinstance(value, dict) or value.get("version") != ENTRY_VERSION or not isinstance(value.get("rules"), dict):
+        raise ValueError("another entry format")
+    kept = value["rules"]
+    if set(kept) != set(rules):
+        raise ValueError("other rules")
+    out: dict[tuple[str, str], list[Finding]] = {}
+    for rule in rules:
+        by_path = kept[rule]
+        if not isinstance(by_path, dict) or set(by_path) != set(paths):
+            raise ValueError("other renders")
+        for path in paths:
+            out[(rule, path)] = _findings(by_path[path])
+    return out

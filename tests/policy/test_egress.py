@@ -156,8 +156,16 @@ def repo(policy) -> Path:
     return policy.repo
 
 
+# It reads the repository only to locate fields in the render's own build files (Rule.reads).
+check_egress_endpoints_formed.reads = "build"  # type: ignore[attr-defined]
+
+
 def test_egress_endpoints_formed(render, config, repo):
     assert_no_violations(check_egress_endpoints_formed(render, config, repo))
+
+
+# It reads the repository only to locate fields in the render's own build files (Rule.reads).
+check_egress_endpoints_open.reads = "build"  # type: ignore[attr-defined]
 
 
 def test_egress_endpoints_open(render, config, repo):

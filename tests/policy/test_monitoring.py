@@ -336,8 +336,16 @@ def check_prometheus_loads_monitoring(render: Render, config: PolicyConfig) -> l
     return out
 
 
+# It reads the repository only to locate fields in the render's own build files (Rule.reads).
+check_monitoring_series_exist.reads = "build"  # type: ignore[attr-defined]
+
+
 def test_monitoring_series_exist(render, config, repo):
     assert_no_violations(check_monitoring_series_exist(render, config, repo))
+
+
+# It reads the repository only to locate fields in the render's own build files (Rule.reads).
+check_monitoring_matchers_match_targets.reads = "build"  # type: ignore[attr-defined]
 
 
 def test_monitoring_matchers_match_targets(render, config, repo):
