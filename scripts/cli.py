@@ -34,7 +34,7 @@ def _jobs(value: str) -> int:
 
 
 def build_parser() -> Parser:
-    from scripts.pullrequest.prometheus import TOKEN_ENV as PROMETHEUS_TOKEN_ENV
+    from scripts.pullrequest.canaryconfig import TOKEN_ENV as PROMETHEUS_TOKEN_ENV
 
 
     parser = Parser(prog="python -m scripts", description="Validation and pull-request tooling for "

@@ -10,6 +10,10 @@ from pathlib import Path
 from scripts.core.errors import InputError
 from scripts.core.yamlio import load_file
 
+# The environment variable holding Prometheus' bearer token (here, not in
+# prometheus.py, so --help does not import an HTTP client to print it).
+TOKEN_ENV = "PROMETHEUS_TOKEN"
+
 CONFIG_FILE = "config/canary.yaml"
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w|y)$")
 _SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}

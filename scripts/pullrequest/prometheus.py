@@ -14,8 +14,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from scripts.core.errors import UsageError
+from scripts.pullrequest.canaryconfig import TOKEN_ENV
 
-TOKEN_ENV = "PROMETHEUS_TOKEN"
 TIMEOUT = (5, 30)  # connect, read (seconds)
 
 
