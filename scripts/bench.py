@@ -16,6 +16,7 @@ import resource
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,10 @@ from scripts.core.model import STAGES
 SERVICE_DIRS = ("base", "istio", "monitoring", "overlays", "clusters")
 SHARED = ("config", "schemas", ".yamllint.yaml")
 REPO = Path(__file__).resolve().parent.parent
+# The overlay the warm and --changed figures edit, in each kind of tree.
+SYNTHETIC_EDITED_OVERLAY = "services/svc-001/overlays/prod"
+OWN_EDITED_OVERLAY = "overlays/prod"
+EDITED_OVERLAY = SYNTHETIC_EDITED_OVERLAY
 
 
 def rename(text: str, number: int) -> str:
@@ -96,6 +101,14 @@ def write_tree(out: Path, services: int, source: Path = REPO) -> None:
             target.write_text(rename(text, number), encoding="utf-8")
 
 
+def write_own_tree(out: Path, source: Path = REPO) -> None:
+    """A copy of this repository's own tree (its roots as they are)."""
+    if out.exists():
+        raise UsageError(f"--out {out}: already exists (bench writes a new tree)")
+    out.mkdir(parents=True)
+    copy_entries(source, out, SERVICE_DIRS + SHARED)
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process or of any one child (kustomize,
     checkov), whichever is larger."""
@@ -133,10 +146,11 @@ def render_floor(repo: Path, renders: list, jobs: int) -> float:
         return time.perf_counter() - started
 
 
-def measure_changed(out: Path, jobs: int | None, repeat: int = 1) -> tuple[list[float], list[float], list[str]]:
+def measure_changed(out: Path, jobs: int | None, repeat: int = 1, edited: str = SYNTHETIC_EDITED_OVERLAY
+                    ) -> tuple[list[float], list[float], list[str]]:
     """Seconds for `validate --changed` after editing one overlay (canary
-    weights of svc-001's prod), and for validating that overlay alone; one
-    of each per repetition."""
+    weights of svc-001's prod, or of prod in this repository's own tree),
+    and for validating that overlay alone; one of each per repetition."""
     from scripts.validate import Options
     from scripts.validate import run as validate
 
@@ -144,8 +158,8 @@ def measure_changed(out: Path, jobs: int | None, repeat: int = 1) -> tuple[list[
                GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.invalid")
     for args in (["init", "-q", "-b", "main"], ["add", "-A", "--", ".", ":!.cache"], ["commit", "-qm", "bench tree"]):
         subprocess.run(["git", "-C", str(out), *args], check=True, capture_output=True, env=env)
-    overlay = out / "services" / "svc-001" / "overlays" / "prod"
-    edit_overlay(out, 10)  # weights no warm run of `run` left them at
+    overlay = out / edited
+    edit_overlay(out, 10, edited)  # weights no warm run of `run` left them at
 
     changed_runs, single_runs = [], []
     paths: list[str] = []
@@ -214,12 +228,21 @@ def timed(options) -> tuple[Timed, object]:  # noqa: ANN001 - validate's Options
     return Timed(time.perf_counter() - started, cpu_seconds() - cpu0), result
 
 
-EDITED_OVERLAY = "services/svc-001/overlays/prod"
+def timed_process(arguments: list[str]) -> Timed:
+    """One `python -m scripts validate` as a user starts it (interpreter,
+    imports and all): wall seconds and the CPU-seconds of it and its children."""
+    command = [sys.executable, "-m", "scripts", "validate", "-q", *arguments]
+    cpu0, started = cpu_seconds(), time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+    if proc.returncode not in (0, 1):
+        raise UsageError(f"bench: {' '.join(command[3:])} failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+    return Timed(time.perf_counter() - started, cpu_seconds() - cpu0)
 
 
-def edit_overlay(out: Path, number: int) -> None:
+def edit_overlay(out: Path, number: int, overlay: str = EDITED_OVERLAY) -> None:
     """A one-line edit of one overlay (the canary weights), different each time."""
-    weights = out / EDITED_OVERLAY / "canary-weights.yaml"
+    weights = out / overlay / "canary-weights.yaml"
     text = weights.read_text(encoding="utf-8")
     new = 80 - number % 20
     weights.write_text(re.sub(r"value: \d+\n(.*?)value: \d+", f"value: {new}\n\\1value: {100 - new}", text,
@@ -239,7 +262,7 @@ def _runs(values: list[float]) -> str:
     return best if len(values) == 1 else f"{best} (best of {len(values)}: {', '.join(f'{v:.2f}' for v in values)})"
 
 
-def run(services: int, out: Path, report_json: str | None, jobs: int | None = None,
+def run(services: int | None, out: Path, report_json: str | None, jobs: int | None = None,
         with_changed: bool = True, repeat: int = 1) -> dict:
     """Validate the synthetic tree and measure the floor `repeat` times,
     alternately (validate, kustomize alone, checkov alone, and again), each
@@ -250,11 +273,17 @@ def run(services: int, out: Path, report_json: str | None, jobs: int | None = No
     from scripts.stages import schema
     from scripts.validate import Options
 
-    if services < 1:
+    if services is not None and services < 1:
         raise UsageError("--services must be at least 1")
     if repeat < 1:
         raise UsageError("--repeat must be at least 1")
-    write_tree(out, services)
+    if services is None:  # this repository's own tree
+        write_own_tree(out)
+        overlay = OWN_EDITED_OVERLAY
+    else:
+        write_tree(out, services)
+        overlay = SYNTHETIC_EDITED_OVERLAY
+    job_flags = ["--jobs", str(jobs)] if jobs else []
     workers = jobs or os.cpu_count() or 1
     totals, floors, result = [], [], None
     colds: list[Timed] = []
@@ -273,10 +302,11 @@ def run(services: int, out: Path, report_json: str | None, jobs: int | None = No
         if result is None or latest.timings["total"] < result.timings["total"]:
             result = latest
         del latest  # only the fastest run's renders are kept, besides the one running
-        warms.append(timed(Options(repo=out, jobs=jobs))[0])
-        edit_overlay(out, number)
-        edited.append(timed(Options(repo=out, jobs=jobs))[0])
-        alone.append(timed(Options(repo=out, targets=[str(out / EDITED_OVERLAY)], jobs=jobs, cache=False))[0])
+        # Warm runs are whole processes, as a user (or a pre-commit hook) starts them.
+        warms.append(timed_process(["--repo", str(out), *job_flags]))
+        edit_overlay(out, number, overlay)
+        edited.append(timed_process(["--repo", str(out), *job_flags]))
+        alone.append(timed_process(["--repo", str(out), "--target", str(out / overlay), "--no-cache", *job_flags]))
     assert result is not None
     if report_json:
         report.write_json(report_json, result)
@@ -284,7 +314,8 @@ def run(services: int, out: Path, report_json: str | None, jobs: int | None = No
                if value is not None and stage in (*STAGES, "total")}
     api_seconds = result.timings.get("api") or 0.0  # the API server's checks, part of schema
     summary = {
-        "services": services,
+        "services": services if services is not None else 0,
+        "tree": "synthetic" if services is not None else "this repository",
         "targets": len(result.renders),
         "objects": sum(len(r.objects) for r in result.renders),
         "seconds": timings,
@@ -324,14 +355,18 @@ def run(services: int, out: Path, report_json: str | None, jobs: int | None = No
           f"{_spread([c.cpu for c in colds])} against {_spread(floor_cpu)})")
     print(f"warm, nothing changed: {_spread([w.wall for w in warms])}s, {summary['warm_ratio']:.3f}x cold "
           f"(CPU {_spread([w.cpu for w in warms])}s)")
-    print(f"warm after one overlay edit ({EDITED_OVERLAY}): {_spread([e.wall for e in edited])}s; that overlay "
+    print(f"warm after one overlay edit ({overlay}): {_spread([e.wall for e in edited])}s; that overlay "
           f"alone, cold: {_spread([a.wall for a in alone])}s ({summary['warm_edit_ratio']:.2f}x, median of pairs)")
     print("own work per stage: " + ", ".join(
         f"{stage} {timings[stage]:.2f}s" for stage in ("lint", "schema", "policy")) + f" (of schema, the API server's "
           f"checks {api_seconds:.2f}s)")
+    effects_seconds = result.timings.get("effects") or 0.0  # kustomize entries that select nothing, part of render
+    summary["api_and_effects_share"] = round((api_seconds + effects_seconds) / timings["total"], 4)
+    print(f"the API server's checks and kustomize's no-ops: {api_seconds:.2f}s + {effects_seconds:.2f}s = "
+          f"{summary['api_and_effects_share']:.1%} of validate")
     print(f"schema validation: {max(rates):,.0f} objects/s (one core)")
     if with_changed:
-        changed, single, roots = measure_changed(out, jobs, repeat)
+        changed, single, roots = measure_changed(out, jobs, repeat, overlay)
         print(f"--changed after one overlay edit: {_runs(changed)} for {roots}; that overlay alone: "
               f"{_runs(single)} ({min(changed) / min(single):.2f}x)")
     print(json.dumps(summary))

@@ -152,18 +152,21 @@ def build_parser() -> Parser:
 
     bench = commands.add_parser(
         "bench", help="validate a synthetic repository of N copies of this service, with timings",
-        description="Write N renamed copies of this repository's service tree under DIR/services/ and run the "
-                    "full validate on DIR. The last line of output is a JSON object with the counts, the "
-                    "seconds per stage and the peak memory.")
-    bench.add_argument("--services", required=True, type=_jobs, metavar="N")
+        description="Write N renamed copies of this repository's service tree under DIR/services/ (or, with "
+                    "--tree, a copy of this repository's own tree) and run the full validate on DIR beside the "
+                    "floor (kustomize, then checkov's Runner, on every render), cold and warm. The last line of "
+                    "output is a JSON object with the counts, the seconds per stage, the ratios and the peak memory.")
+    size = bench.add_mutually_exclusive_group(required=True)
+    size.add_argument("--services", type=_jobs, metavar="N", help="N renamed copies of the service tree")
+    size.add_argument("--tree", action="store_true", help="this repository's own tree, as it is")
     bench.add_argument("--out", required=True, metavar="DIR", help="where to write the tree (must not exist)")
     bench.add_argument("--report-json", metavar="FILE", help="also write validate's JSON report")
     bench.add_argument("--jobs", type=_jobs, default=None, metavar="N")
     bench.add_argument("--skip-changed", action="store_true",
                        help="do not measure `validate --changed` (it commits DIR to a new git repository)")
     bench.add_argument("--repeat", type=_jobs, default=1, metavar="K",
-                       help="run validate and the floor K times, alternately, and report the fastest of each "
-                            "(default: 1)")
+                       help="K rounds of cold validate, the floor, warm, one overlay edited and that overlay alone; "
+                            "ratios are medians of the K pairs (default: 1; use at least 3)")
 
     merge = commands.add_parser(
         "report", help="merge validate JSON reports (from --shard jobs) into one",
@@ -451,7 +454,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from scripts import bench
 
     check_output_paths([args.report_json] if args.report_json else [])
-    bench.run(args.services, Path(args.out), args.report_json, args.jobs, with_changed=not args.skip_changed,
+    bench.run(None if args.tree else args.services, Path(args.out), args.report_json, args.jobs,
+              with_changed=not args.skip_changed,
               repeat=args.repeat)
     return EXIT_OK
 

@@ -154,6 +154,7 @@ def run(options: Options) -> Report:
             findings += flux_findings
         findings += render_findings(renders) + checks.effects_findings(renders)
         timings["render"] = time.perf_counter() - t0
+        timings["effects"] = checks.effects_seconds  # kustomize's no-ops, part of render
 
         stage_findings = _own_stages(options, repo, renders, timings, progress, lint_job, checks,
                                      selection.base if selection is not None else {})
@@ -198,6 +199,7 @@ class _StreamedChecks:
         # Part of the render stage, which always runs: kustomize entries that select nothing.
         self.effects = kustomize_effects.KustomizeEffects(repo)
         self._effects: dict[str, list[Finding]] = {}
+        self.effects_seconds = 0.0  # part of the render stage's time
         self.checkov = checkov
         self.start_checkov = start_checkov  # when checkov is not running yet and a render needs it
         self.kept: _KeptRenders | None = None
@@ -224,7 +226,9 @@ class _StreamedChecks:
             self.schema.add(render)
         if self.policy is not None:
             self.policy.add(render)
+        t0 = time.perf_counter()
         self._effects[render.target.path] = self.effects.check(render)
+        self.effects_seconds += time.perf_counter() - t0
 
     def _add_kept(self, render: Render, entry: RenderEntry) -> None:
         """A render kept from an earlier run: its findings as they were."""

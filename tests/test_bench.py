@@ -45,7 +45,8 @@ def test_bench_prints_the_contract_as_its_last_line(tmp_path):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert set(result) == {"services", "targets", "objects", "seconds", "peak_rss_mb", "floor_seconds", "ratio",
                            "cold_ratio_median", "cold_cpu_ratio_median", "warm_seconds", "warm_ratio",
-                           "warm_edit_seconds", "overlay_cold_seconds", "warm_edit_ratio"}
+                           "warm_edit_seconds", "overlay_cold_seconds", "warm_edit_ratio", "tree",
+                           "api_and_effects_share"}
     assert result["floor_seconds"] > 0
     assert result["ratio"] == pytest.approx(result["seconds"]["total"] / result["floor_seconds"], abs=0.01)
     assert "floor (alone, same run" in proc.stdout and "ratio validate / floor" in proc.stdout
@@ -62,6 +63,7 @@ def test_bench_prints_the_contract_as_its_last_line(tmp_path):
     assert 0 < result["warm_ratio"] < 1 and result["warm_seconds"] < result["seconds"]["total"]
     assert result["warm_edit_seconds"] > 0 and result["overlay_cold_seconds"] > 0
     assert "warm, nothing changed: " in proc.stdout and "warm after one overlay edit" in proc.stdout
+    assert result["tree"] == "synthetic" and 0 < result["api_and_effects_share"] < 1
     assert "median of 2" in next(line for line in proc.stdout.splitlines() if line.startswith("warm, nothing"))
     assert json.loads((tmp_path / "r.json").read_text())["ok"] is True
 
@@ -83,3 +85,22 @@ def test_the_copies_config_names_every_copy(tmp_path):
     assert config.egress is not None and config.monitoring is not None
     assert config.egress.model_store.configmaps == tuple(f"svc-00{n}-service-models" for n in (1, 2, 3))
     assert set(config.monitoring.exports) == {f"svc-00{n}-service" for n in (1, 2, 3)}
+
+
+def test_bench_measures_this_repositorys_own_tree(tmp_path):
+    """--tree: the same figures on a copy of this repository's tree, with
+    overlays/prod as the overlay edited."""
+    proc = subprocess.run([sys.executable, "-m", "scripts", "bench", "--tree", "--out", str(tmp_path / "t"),
+                           "--skip-changed"], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["tree"] == "this repository" and result["services"] == 0 and result["targets"] == 11
+    assert "warm after one overlay edit (overlays/prod)" in proc.stdout
+    assert result["cold_ratio_median"] > 0 and result["warm_edit_ratio"] > 0
+
+
+def test_bench_wants_a_size(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "scripts", "bench", "--out", str(tmp_path / "t")], cwd=REPO,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True)
+    assert proc.returncode == 2 and "one of the arguments --services --tree is required" in proc.stderr
