@@ -326,6 +326,31 @@ def prepare(repo: Path, target: Target, tmp: Path) -> Path:
     return leaf
 
 
+# The Kustomization fields the controller writes into the kustomization it builds.
+_REWRITING_FIELDS = ("targetNamespace", "namePrefix", "nameSuffix", "patches", "images", "components")
+
+
+def builds_as_root(build: Target, root: Target) -> bool:
+    """Is kustomize's output for this Flux build the same as for the root at
+    its path? So when the build reads that directory's own kustomization,
+    unedited (no field of the Kustomization rewrites it), from this
+    repository (not an ExternalArtifact), and exactly the files the root
+    reads, none outside the repository. kustomize then reads the same bytes
+    in both builds: the controller's load restrictions are off, which only
+    lets more builds succeed, so a root that built gives the same output.
+    The controller's post-build steps still apply (post_build)."""
+    if build.flux is None or build.flux.artifact is not None or build.generated:
+        return False
+    if root.flux is not None or root.generated or root.directory != build.directory:
+        return False
+    spec = build.flux.kustomization.get("spec")
+    if not isinstance(spec, dict) or any(spec.get(field) for field in _REWRITING_FIELDS):
+        return False
+    # A build's sources hold its Kustomization's own file besides what kustomize reads.
+    read = set(build.sources) - {build.flux.file}
+    return read == set(root.sources) and not any(f.startswith("..") for f in read)
+
+
 def kustomize_command(kubectl: str, leaf: Path) -> list[str]:
     # Flux builds with load restrictions off; so do we, and the floor in bench.
     return [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(leaf)]

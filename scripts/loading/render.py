@@ -268,6 +268,16 @@ def flux_build(repo: Path, target: Target, kubectl: str, limits: Limits) -> tupl
         return None, exc.message
 
 
+def _post_built(target: Target, built: str, index: SourceIndex) -> Render:
+    """A Flux build from kustomize's output for its path."""
+    try:
+        text = flux.post_build(built, target)
+    except InputError as exc:
+        file = target.flux.file if target.flux else None
+        return Render(target=target, error=exc.message, error_source=SourceRef(file) if file else None)
+    return _lazy(target, text, index)
+
+
 def render_flux_build(repo: Path, target: Target, index: SourceIndex, kubectl: str, limits: Limits) -> Render:
     file = target.flux.file if target.flux else None
     try:
@@ -318,11 +328,18 @@ def render_target(repo: Path, target: Target, index: SourceIndex, kubectl: str, 
 
 
 def _render_one(repo: Path, target: Target, index: SourceIndex, kubectl: str, limits: Limits,
-                cached: Callable[[Target], Render | None] | None = None) -> Render:
+                cached: Callable[[Target], Render | None] | None = None, same_as: Future | None = None) -> Render:
     if cached is not None:  # a render kept from an earlier run, when its inputs are unchanged
         kept = cached(target)
         if kept is not None:
             return kept
+    if same_as is not None:
+        # A Flux build kustomize would make exactly as the root at its path
+        # (flux.builds_as_root): that root's output, after the post-build steps.
+        # The root was queued before any build, so it runs or has run.
+        root = same_as.result()
+        if root.ok and root.text is not None:
+            return _post_built(target, root.text, index)
     try:
         return render_target(repo, target, index, kubectl, limits)
     except InputError as exc:  # a file of the build that cannot be read: that root's finding
@@ -369,8 +386,15 @@ def _render(repo: Path, targets: list[Target], jobs: int | None, index: SourceIn
     # call: quadratic in the roots, 1 s at 550 and 16 s at 2,200.)
     done: queue.SimpleQueue[tuple[int, Future]] = queue.SimpleQueue()
 
+    futures: dict[str, Future] = {}  # a root's render, by its directory
+    roots = {t.directory: t for t in targets if t.flux is None and not t.generated}
+
     def submit(number: int, target: Target) -> None:
-        future = pool.submit(_render_one, repo, target, index, kubectl, limits, cached)
+        root = roots.get(target.directory) if target.flux is not None else None
+        same_as = futures.get(target.directory) if root is not None and flux.builds_as_root(target, root) else None
+        future = pool.submit(_render_one, repo, target, index, kubectl, limits, cached, same_as)
+        if target.flux is None and not target.generated:
+            futures[target.directory] = future
         future.add_done_callback(lambda f: done.put((number, f)))
 
     try:
