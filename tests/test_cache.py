@@ -193,8 +193,9 @@ def test_a_tool_version(tree, kustomize_calls, monkeypatch):
     """Another checkov: its refusal must appear, not the last run's findings."""
     warm(tree, ["security"], kustomize_calls)
     versions = resultcache.tool_versions()
+    assert any("checkov-3.3.30.dist-info" in v for v in versions)
     monkeypatch.setattr(resultcache, "tool_versions",
-                        lambda: [v.replace("checkov==", "checkov==9.") for v in versions])
+                        lambda: [v.replace("checkov-3.3.30", "checkov-9.3.3.30") for v in versions])
     monkeypatch.setattr(checkov_direct, "installed_version", lambda: "9.3.3.30")
     after = validate(tree, ["security"])
     assert (".", "checkov-version") in {(f.target, f.rule) for f in after.findings}
@@ -256,19 +257,28 @@ def _entries(tree: Path) -> list[Path]:
     return sorted((tree / CACHE_DIR).rglob("*.json"))
 
 
+def _read_entry(path: Path) -> tuple[dict, dict]:
+    header, _, payload = path.read_bytes().partition(b"\n")
+    return json.loads(header), json.loads(payload)
+
+
+def _write_entry(path: Path, header: dict, payload: dict, *, checksum: bool) -> None:
+    """An entry with this header and payload (its checksum made to match, or left)."""
+    import hashlib
+
+    data = json.dumps(payload).encode()
+    if checksum:
+        header = dict(header, sha256=hashlib.sha256(data).hexdigest())
+    path.write_bytes(json.dumps(header).encode() + b"\n" + data)
+
+
 def _forge(path: Path, *, checksum: bool, format_tag: str | None = None) -> None:
     """Rewrite an entry so it claims the render has no schema findings."""
-    entry = json.loads(path.read_text())
-    payload = json.loads(entry["payload"])
+    header, payload = _read_entry(path)
     payload["schema"] = []
-    entry["payload"] = json.dumps(payload)
-    if checksum:
-        import hashlib
-
-        entry["sha256"] = hashlib.sha256(entry["payload"].encode()).hexdigest()
     if format_tag:
-        entry["format"] = format_tag
-    path.write_text(json.dumps(entry))
+        header["format"] = format_tag
+    _write_entry(path, header, payload, checksum=checksum)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "corrupted", "foreign format", "foreign payload", "pickle"])
@@ -284,14 +294,9 @@ def test_a_damaged_entry_is_ignored_and_rebuilt(tree, kustomize_calls, damage):
         elif damage == "foreign format":
             _forge(path, checksum=True, format_tag="validate-cache/0")
         elif damage == "foreign payload":
-            entry = json.loads(path.read_text())
-            payload = json.loads(entry["payload"])
+            header, payload = _read_entry(path)
             payload.update(version=0, schema=[])
-            entry["payload"] = json.dumps(payload)
-            import hashlib
-
-            entry["sha256"] = hashlib.sha256(entry["payload"].encode()).hexdigest()
-            path.write_text(json.dumps(entry))
+            _write_entry(path, header, payload, checksum=True)
         else:
             import pickle
 

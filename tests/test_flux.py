@@ -437,10 +437,10 @@ def test_only_renders_with_a_flux_object_are_read_for_flux_objects():
     """A Flux build labels every object kustomize.toolkit.fluxcd.io/name: that
     label is no Flux object, and such a render is not parsed for one; an
     object of a Flux API is found whatever the quoting of its apiVersion."""
-    from scripts.loading.fluxcluster import _FLUX_API_LINE
+    from scripts.loading.fluxcluster import FLUX_API_LINE
 
     labelled = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels:\n    kustomize.toolkit.fluxcd.io/name: x\n"
-    assert not _FLUX_API_LINE.search(labelled)
+    assert not FLUX_API_LINE.search(labelled)
     for line in ("apiVersion: kustomize.toolkit.fluxcd.io/v1", 'apiVersion: "source.toolkit.fluxcd.io/v1"',
                  "apiVersion: 'source.extensions.fluxcd.io/v1beta1'"):
-        assert _FLUX_API_LINE.search(labelled + "---\n" + line + "\nkind: X\n"), line
+        assert FLUX_API_LINE.search(labelled + "---\n" + line + "\nkind: X\n"), line

@@ -2,10 +2,11 @@
 safely by concurrent runs and never trusted blindly.
 
 Each entry is one file named by its key (a hex digest of everything that
-can change what it holds). The file holds a format tag, the key again, the
-payload as JSON text and the SHA-256 of that text; an entry whose tag, key or
-checksum does not match, or that does not parse, is a miss, and the run
-makes it again. JSON, not pickle: an entry someone else wrote is data, never
+can change what it holds). Its first line is a JSON header with a format
+tag, the key again and the SHA-256 of the rest, the payload as JSON (parsed
+once: an envelope holding the payload as a string made every hit parse it
+twice); an entry whose tag, key or checksum does not match, or that does not
+parse, is a miss, and the run makes it again. JSON, not pickle: an entry someone else wrote is data, never
 code to run. Writes go to a temporary file in the same directory, then
 os.replace, so a reader sees a whole entry or none. A directory that cannot
 be written leaves the run without a cache, never failed.
@@ -18,12 +19,12 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FORMAT = "validate-cache/1"
+FORMAT = "validate-cache/2"
 
 
 def digest(*parts: str | bytes) -> str:
@@ -49,11 +50,13 @@ def file_digest(path: Path) -> str:
         return "unreadable"
 
 
-def tree_digest(top: Path, skip: Iterable[str] = ("__pycache__",)) -> str:
+def tree_digest(top: Path, skip: Iterable[str] = ("__pycache__",), known: Mapping[str, str] | None = None) -> str:
     """Every file below `top`, by relative path and bytes (read every run:
     a few MB of small files cost milliseconds, and a matching size and mtime
-    is no proof the bytes are the same)."""
+    is no proof the bytes are the same). `known`: digests of files already
+    read in this run, by relative path, not read again."""
     skipped = set(skip)
+    known = known or {}
     parts: list[str] = []
     for dirpath, dirnames, filenames in os.walk(top):
         dirnames[:] = sorted(d for d in dirnames if d not in skipped)
@@ -61,7 +64,8 @@ def tree_digest(top: Path, skip: Iterable[str] = ("__pycache__",)) -> str:
             if name.endswith((".pyc", ".pyo")):
                 continue
             path = Path(dirpath) / name
-            parts += [path.relative_to(top).as_posix(), file_digest(path)]
+            relative = path.relative_to(top).as_posix()
+            parts += [relative, known.get(relative) or file_digest(path)]
     return digest(*parts)
 
 
@@ -82,11 +86,10 @@ class Store:
     def get(self, key: str) -> Any:
         try:
             raw = self._path(key).read_bytes()
-            entry = json.loads(raw)
-            payload = entry["payload"] if isinstance(entry, dict) else None
-            valid = (isinstance(entry, dict) and entry.get("format") == FORMAT and entry.get("key") == key
-                     and isinstance(payload, str)
-                     and hashlib.sha256(payload.encode("utf-8")).hexdigest() == entry.get("sha256"))
+            header_line, _, payload = raw.partition(b"\n")
+            header = json.loads(header_line)
+            valid = (isinstance(header, dict) and header.get("format") == FORMAT and header.get("key") == key
+                     and hashlib.sha256(payload).hexdigest() == header.get("sha256"))
             value = json.loads(payload) if valid else None
         except (OSError, ValueError, KeyError, TypeError, UnicodeError, RecursionError):
             value = None
@@ -101,10 +104,9 @@ class Store:
         leaves this entry out."""
         if not self.writable:
             return
-        payload = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-        entry = json.dumps({"format": FORMAT, "key": key,
-                            "sha256": hashlib.sha256(payload.encode("utf-8")).hexdigest(), "payload": payload},
-                           ensure_ascii=False)
+        payload = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        header = json.dumps({"format": FORMAT, "key": key, "sha256": hashlib.sha256(payload).hexdigest()})
+        entry = header.encode("utf-8") + b"\n" + payload
         path = self._path(key)
         tmp = None
         try:
@@ -112,7 +114,7 @@ class Store:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._made.add(path.parent.name)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".entry-")
-            with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            with os.fdopen(fd, "wb") as stream:
                 stream.write(entry)
             os.replace(tmp, path)
             tmp = None

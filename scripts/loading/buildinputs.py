@@ -82,6 +82,11 @@ class InputDigests:
     def target_digest(self, target: Target) -> str | None:
         return target_digest(self.repo, target, self.kustomizations, self)
 
+    def file_digests(self) -> dict[str, str]:
+        """The content digest of every file read so far, by repository path
+        (a link's is its target's content, as a walk of the tree reads it)."""
+        return {file: state[1] for file, state in self._sources.items() if len(state[1]) == 64}
+
 
 class _RealPaths:
     """os.path.realpath with each directory resolved once: the real path of

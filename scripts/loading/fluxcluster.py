@@ -192,7 +192,7 @@ class Cluster:
         # each object's apiVersion first, at the start of a line; the label
         # kustomize.toolkit.fluxcd.io/name on every object of a Flux build
         # is no such line.
-        if not _FLUX_API_LINE.search(render.text or ""):
+        if not FLUX_API_LINE.search(render.text or ""):
             return []
         new = []
         for obj in render.objects:
@@ -515,13 +515,17 @@ class Cluster:
         return findings
 
 
-_FLUX_API_LINE = re.compile(r"""^apiVersion:[ \t]*["']?[^\s"']*fluxcd\.io/""", re.MULTILINE)
+FLUX_API_LINE = re.compile(r"""^apiVersion:[ \t]*["']?[^\s"']*fluxcd\.io/""", re.MULTILINE)
+
+
+_KUSTOMIZATION_API_LINE = re.compile(r"""^apiVersion:[ \t]*["']?kustomize\.toolkit\.fluxcd\.io/""", re.MULTILINE)
 
 
 def declares_flux(render: Render) -> bool:
-    """Does a root's render hold Flux Kustomizations? (Only renders whose text
-    names the API are parsed here.)"""
-    return render.ok and "kustomize.toolkit.fluxcd.io/" in (render.text or "") and \
+    """Does a root's render hold Flux Kustomizations? (Only renders with an
+    object of that API are parsed here: the label kustomize.toolkit.fluxcd.io/name
+    on every object of a Flux build is none.)"""
+    return render.ok and _KUSTOMIZATION_API_LINE.search(render.text or "") is not None and \
         any(is_flux_kustomization(o) for o in render.objects)
 
 
