@@ -158,8 +158,18 @@ def run(options: Options) -> Report:
         timings["render"] = time.perf_counter() - t0
         timings["effects"] = checks.effects_seconds  # kustomize's no-ops, part of render
 
+        lint_scope = None
+        if selection is not None and "lint" in options.stages:
+            # The renders' files, and every changed file a build reads or that
+            # configures a tool: a change that leaves every render as it was
+            # (a trailing space, a broken indent yamllint flags) is still linted,
+            # and so are changed workflows.
+            linted = set(lint.files_to_lint(repo, found.targets))
+            files = {f for r in renders for f in r.target.sources if f.endswith((".yaml", ".yml"))}
+            lint_scope = _LintScope(sorted(files | (set(selection.files) & linted)), found.targets,
+                                    any(f.startswith(".github/workflows/") for f in selection.files))
         stage_findings = _own_stages(options, repo, renders, timings, progress, lint_job, checks,
-                                     selection.base if selection is not None else {})
+                                     selection.base if selection is not None else {}, lint_scope)
         if checks.checkov is not None:
             progress("security: waiting for checkov")
             stage_findings["security"] = checks.checkov.findings()
@@ -430,9 +440,18 @@ class _KeptRenders:
         self.store.put(digest(key, "documents"), {"text": digest(text), "documents": documents})
 
 
+@dataclass
+class _LintScope:
+    """What lint reads under --changed: files, their possible owners, workflows or not."""
+
+    files: list[str]
+    targets: list[Target]
+    workflows: bool
+
+
 def _own_stages(options: Options, repo: Path, renders: list[Render], timings: dict[str, float], progress: Progress,
-                lint_job: Future | None, checks: _StreamedChecks, base_renders: dict[str, Render]
-                ) -> dict[str, list[Finding]]:
+                lint_job: Future | None, checks: _StreamedChecks, base_renders: dict[str, Render],
+                lint_scope: _LintScope | None = None) -> dict[str, list[Finding]]:
     """lint, schema and policy: this project's own stages."""
     stage_findings: dict[str, list[Finding]] = {stage: [] for stage in STAGES}
     if lint_job is not None:
@@ -444,7 +463,10 @@ def _own_stages(options: Options, repo: Path, renders: list[Render], timings: di
         t0 = time.perf_counter()
         files = sorted({f for r in renders for f in r.target.sources if f.endswith((".yaml", ".yml"))})
         workflows = options.shard is not None and options.shard[0] == 1
-        stage_findings["lint"] = lint.run(repo, [r.target for r in renders], files=files, workflows=workflows)
+        owners = [r.target for r in renders]
+        if lint_scope is not None:
+            files, owners, workflows = lint_scope.files, lint_scope.targets, lint_scope.workflows
+        stage_findings["lint"] = lint.run(repo, owners, files=files, workflows=workflows)
         timings["lint"] = time.perf_counter() - t0
     # schema and policy: their time is what they took on each render plus what is left at the end.
     if checks.schema is not None:

@@ -173,6 +173,20 @@ def test_validate_changed_selects_a_marker_only_edit(history):
     assert selected() == ["apps/a", "clusters/x#a"]
 
 
+def test_validate_changed_lints_a_change_no_render_shows(history):
+    """A trailing space leaves every render as it was, so no root is chosen;
+    lint still reads the changed file (it is one a build reads) and reports
+    it on the root that owns it."""
+    (history / "apps/b/cm.yaml").write_text((history / "apps/b/cm.yaml").read_text().replace("name: b", "name: b   "))
+    report = history / "r.json"
+    proc = run(history, "validate", "--changed", "--base", "HEAD", "--stage", "lint", "--report-json", str(report))
+    data = json.loads(report.read_text())
+    assert data["targets"] == []
+    assert {(f["target"], f["rule"], f["file"]) for f in data["findings"]} == \
+        {("apps/b", "yamllint/trailing-spaces", "apps/b/cm.yaml")}, proc.stdout + proc.stderr
+    assert proc.returncode == 1
+
+
 def test_base_without_changed_is_a_usage_error(history):
     proc = run(history, "validate", "--base", "HEAD")
     assert proc.returncode == 2 and "--base goes with --changed" in proc.stderr

@@ -12,7 +12,7 @@ changed file that holds a marker, now or at the base, counts as changed.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -32,6 +32,7 @@ class ChangedRoots:
     head: dict[str, Render]  # their renders now
     base: dict[str, Render]  # their renders at the base, where they existed
     findings: list[Finding]  # about the Flux objects of the cluster roots looked at
+    files: list[str] = field(default_factory=list)  # every file changed since the base, repository-relative
 
 
 def changed_roots(repo: Path, base: str | None, jobs: int | None = None, found: Discovery | None = None
@@ -45,7 +46,7 @@ def changed_roots(repo: Path, base: str | None, jobs: int | None = None, found: 
     found = found or discover(repo)
     head, flux_findings = _candidate_renders(repo, found, files, jobs)
     if not head:
-        return ChangedRoots([], {}, {}, flux_findings)
+        return ChangedRoots([], {}, {}, flux_findings, sorted(files))
     # Only what the candidates read is exported from the base, not the tree.
     wanted = {prefix + f for r in head.values() for f in (*r.target.sources, r.target.directory + "/")}
     wanted |= {prefix + r.target.path.split("#")[0] + "/" for r in head.values()}
@@ -57,7 +58,7 @@ def changed_roots(repo: Path, base: str | None, jobs: int | None = None, found: 
                if marked & set(head[path].target.sources)
                or diff.diff_render(old.get(path), head[path], path).status != "unchanged"]
     return ChangedRoots(changed, {p: head[p] for p in changed}, {p: old[p] for p in changed if p in old},
-                        flux_findings)
+                        flux_findings, sorted(files))
 
 
 def _mentions_marker(path: Path) -> bool:
