@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -239,7 +240,13 @@ class _StreamedChecks:
         if self.policy is not None:
             self.policy.add(render)
         t0 = time.thread_time()  # CPU, as the API server's checks are timed (ApiServerChecks.seconds)
-        self._effects[render.target.path] = self.effects.check(render)
+        shared = self._effects.get(render.built_as) if render.built_as is not None else None
+        if shared is not None:
+            # The entries acted (or not) in kustomize's run, which this build
+            # shares with its root: the root's findings, on this target too.
+            self._effects[render.target.path] = [dataclasses.replace(f, target=render.target.path) for f in shared]
+        else:
+            self._effects[render.target.path] = self.effects.check(render)
         self.effects_seconds += time.thread_time() - t0
 
     def _add_kept(self, render: Render, entry: RenderEntry) -> None:

@@ -114,6 +114,9 @@ class Render:
         self.error_source = error_source
         self._objects = objects
         self._parse = parse
+        # A Flux build made from a root's kustomize output (flux.builds_as_root):
+        # that root's path. What kustomize did is the same for both.
+        self.built_as: str | None = None
 
     @property
     def objects(self) -> list[Resource]:

@@ -339,7 +339,9 @@ def _render_one(repo: Path, target: Target, index: SourceIndex, kubectl: str, li
         # The root was queued before any build, so it runs or has run.
         root = same_as.result()
         if root.ok and root.text is not None:
-            return _post_built(target, root.text, index)
+            built = _post_built(target, root.text, index)
+            built.built_as = root.target.path
+            return built
     try:
         return render_target(repo, target, index, kubectl, limits)
     except InputError as exc:  # a file of the build that cannot be read: that root's finding

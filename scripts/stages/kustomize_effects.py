@@ -38,8 +38,9 @@ from typing import Any
 
 import yaml
 
+from scripts.core.errors import InputError
 from scripts.core.model import Finding, Render, Resource, SourceRef, Target
-from scripts.core.yamlio import document_lines
+from scripts.core.yamlio import document_lines, load_render
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 MAX_PATHS = 64  # ways an object can reach the root (a diamond per level would explode)
@@ -119,6 +120,11 @@ class Entry:
     selector: Selector | None = None  # patches, replacement targets
     reject: tuple[Selector, ...] = ()  # replacement targets: what the select must not pick
     image: str | None = None  # images: the image name to match
+
+    @functools.cached_property
+    def key(self) -> tuple[str, int, str]:
+        """Where it is written: what the findings and the set of entries that acted hold."""
+        return (self.file, self.line, self.label)
 
 
 @dataclass(frozen=True)
@@ -416,9 +422,9 @@ class KustomizeEffects:
         if source.file not in self._sources:
             try:
                 text = (self.repo / source.file).read_text(encoding="utf-8")
-                docs = [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
+                docs = load_render(text, source.file)  # as the render's documents are read
                 by_line = {line: d for line, d in zip(document_lines(text), docs, strict=False) if isinstance(d, dict)}
-            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            except (OSError, UnicodeDecodeError, InputError):
                 by_line = {}
             self._sources[source.file] = by_line
         return self._sources[source.file].get(source.line or 0)
@@ -521,13 +527,13 @@ class KustomizeEffects:
         nodes, parents = self._graph(target.directory)
         if target.directory not in nodes:
             return []
-        entries = {(e.file, e.line, e.label): e for node in nodes.values() for e in node.entries}
+        entries = {e.key: e for node in nodes.values() for e in node.entries}
         flux_key = (target.flux.file or "", str((target.flux.kustomization.get("metadata") or {}).get("name"))) \
             if target.flux is not None else ("", "")
         if flux_key not in self._flux:
             self._flux[flux_key] = _flux_entries(self.repo, target)
         flux = self._flux[flux_key]
-        entries.update({(e.file, e.line, e.label): e for e in flux})
+        entries.update({e.key: e for e in flux})
         hit: set[tuple[str, int, str]] = set()
         root = nodes[target.directory]
         # Per kind, the entries that could select such an object at all
@@ -579,7 +585,7 @@ class KustomizeEffects:
 
     def _mark(self, chain: list[Step], obj: Resource, name: str, namespace: str | None, final_images: set[str],
               hit: set[tuple[str, int, str]], root: Node, flux: list[Entry]) -> None:
-        pending = any((e.file, e.line, e.label) not in hit
+        pending = any(e.key not in hit
                       for step in chain for e in step.node.entries + (flux if step.node is root else []))
         if not pending:
             return  # every entry on this way has acted already
@@ -614,7 +620,7 @@ class KustomizeEffects:
             step_entries = node.entries + (flux if node is root else [])
             seen_images = images | final_images
             for entry in step_entries:
-                key = (entry.file, entry.line, entry.label)
+                key = entry.key
                 if key not in hit and _selects(entry, before, after, seen_images):
                     hit.add(key)
             for image_name, new_name in node.images:
@@ -627,7 +633,12 @@ def _may_select(entry: Entry, kind: str, has_images: bool) -> bool:
     """A cheap bound: could the entry act on an object of this kind at all?"""
     if entry.kind == "image":
         return has_images
-    return entry.selector is not None and not _regex_mismatch(entry.selector.kind, {kind})
+    return entry.selector is not None and _kind_may_match(entry.selector.kind, kind)
+
+
+@functools.lru_cache(maxsize=4096)  # a few kind patterns, a few kinds
+def _kind_may_match(pattern: str | None, kind: str) -> bool:
+    return not _regex_mismatch(pattern, {kind})
 
 
 def _selects(entry: Entry, before: Identity, after: Identity, images: set[str]) -> bool:
