@@ -442,3 +442,25 @@ def test_a_wrong_typed_egress_setting_is_one_line_naming_the_file(tree):
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "config/policy.yaml" in lines[0] and "`egress.model_store.port` must be a port number" in lines[0]
+
+
+def test_the_model_generator_lookup_answers_as_the_patterns_did():
+    """model_generator is a lookup (the settings list every service's
+    generator); it answers as matching each generator's name, or that name
+    with kustomize's hash suffix, in the settings' order, did."""
+    import itertools
+    import re
+
+    from scripts.stages.endpoints import model_generator
+
+    def by_patterns(name, generators):
+        return next((g for g in generators if name == g or re.fullmatch(re.escape(g) + r"-[a-z0-9]{10}", name)),
+                    None)
+
+    generators = ("ai-models", "ai-models-abcde12345", "a", "a-b", "", "svc-001-models")
+    names = ["ai-models", "ai-models-abcde12345", "ai-models-abcde12345-0123456789", "ai-models-ABCDE12345",
+             "ai-models-abcde1234", "a-0123456789", "a-b-0123456789", "-0123456789", "svc-001-models-k2t9c8h6b4",
+             "x", "", "svc-002-models-k2t9c8h6b4"]
+    for order in itertools.permutations(generators, 4):
+        for name in names:
+            assert model_generator(name, order) == by_patterns(name, order), (name, order)

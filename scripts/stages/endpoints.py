@@ -85,11 +85,28 @@ class PodEndpoints:
 
 
 def model_generator(name: str, generators: tuple[str, ...]) -> str | None:
-    """The model ConfigMap generator a rendered ConfigMap name comes from, if any."""
-    for generator in generators:
-        if name == generator or re.fullmatch(re.escape(generator) + _HASHED, name):
-            return generator
-    return None
+    """The model ConfigMap generator a rendered ConfigMap name comes from, if
+    any: the name itself, or the name without kustomize's hash suffix, the
+    first in the settings' order. (A lookup, not a pattern per generator: a
+    platform's settings list every service's generator, and every pod of
+    every render asks.)"""
+    order = _positions(generators)
+    candidates = [name]
+    if _HASH_SUFFIX.search(name):
+        candidates.append(name[:-11])
+    found = [c for c in candidates if c in order]
+    return min(found, key=order.__getitem__) if found else None
+
+
+_HASH_SUFFIX = re.compile(_HASHED + r"\Z")
+
+
+@functools.lru_cache(maxsize=64)
+def _positions(generators: tuple[str, ...]) -> dict[str, int]:
+    positions: dict[str, int] = {}
+    for position, generator in enumerate(generators):
+        positions.setdefault(generator, position)
+    return positions
 
 
 def _configmap(render: Render, namespace: str | None, name: str) -> Resource | None:
