@@ -46,7 +46,7 @@ def test_bench_prints_the_contract_as_its_last_line(tmp_path):
     assert set(result) == {"services", "targets", "objects", "seconds", "peak_rss_mb", "floor_seconds", "ratio",
                            "cold_ratio_median", "cold_cpu_ratio_median", "warm_seconds", "warm_ratio",
                            "warm_edit_seconds", "overlay_cold_seconds", "warm_edit_ratio", "tree",
-                           "api_and_effects_share"}
+                           "api_and_effects_share", "api_and_effects_cpu_share"}
     assert result["floor_seconds"] > 0
     assert result["ratio"] == pytest.approx(result["seconds"]["total"] / result["floor_seconds"], abs=0.01)
     assert "floor (alone, same run" in proc.stdout and "ratio validate / floor" in proc.stdout
@@ -64,6 +64,7 @@ def test_bench_prints_the_contract_as_its_last_line(tmp_path):
     assert result["warm_edit_seconds"] > 0 and result["overlay_cold_seconds"] > 0
     assert "warm, nothing changed: " in proc.stdout and "warm after one overlay edit" in proc.stdout
     assert result["tree"] == "synthetic" and 0 < result["api_and_effects_share"] < 1
+    assert 0 < result["api_and_effects_cpu_share"] < 1
     assert "median of 2" in next(line for line in proc.stdout.splitlines() if line.startswith("warm, nothing"))
     assert json.loads((tmp_path / "r.json").read_text())["ok"] is True
 
