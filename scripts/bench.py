@@ -32,7 +32,6 @@ REPO = Path(__file__).resolve().parent.parent
 # The overlay the warm and --changed figures edit, in each kind of tree.
 SYNTHETIC_EDITED_OVERLAY = "services/svc-001/overlays/prod"
 OWN_EDITED_OVERLAY = "overlays/prod"
-EDITED_OVERLAY = SYNTHETIC_EDITED_OVERLAY
 
 
 def rename(text: str, number: int) -> str:
@@ -256,7 +255,7 @@ def timed_process(arguments: list[str]) -> Timed:
     return Timed(time.perf_counter() - started, cpu_seconds() - cpu0)
 
 
-def edit_overlay(out: Path, number: int, overlay: str = EDITED_OVERLAY) -> None:
+def edit_overlay(out: Path, number: int, overlay: str = SYNTHETIC_EDITED_OVERLAY) -> None:
     """A one-line edit of one overlay (the canary weights), different each time."""
     weights = out / overlay / "canary-weights.yaml"
     text = weights.read_text(encoding="utf-8")

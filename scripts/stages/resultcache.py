@@ -55,9 +55,9 @@ FINDING_FIELDS = ("stage", "target", "rule", "severity", "message", "kind", "nam
 def tool_versions() -> list[str]:
     """Every installed distribution with its version, sorted: the names of
     the metadata directories on the import path (`checkov-3.3.30.dist-info`),
-    which pip names by distribution and version, and the bytes of their
-    METADATA-less forms aside. Listing them costs a millisecond; reading
-    every METADATA file through importlib.metadata cost 50 ms a run."""
+    which pip names by distribution and version. Listing them costs a
+    millisecond; reading every METADATA file through importlib.metadata
+    cost 50 ms a run."""
     found: set[str] = set()
     for entry in sys.path:
         try:
